@@ -1,0 +1,59 @@
+"""Who is calling: SigV4, bearer API keys, or open mode (loopback only by default)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..protocol.errors import AccessDeniedException, MissingAuthenticationTokenException
+from . import sigv4
+
+
+@dataclass(frozen=True)
+class Identity:
+    kind: str  # "sigv4" | "bearer" | "anonymous"
+    principal: str
+
+
+def authenticate(
+    settings: Settings,
+    *,
+    method: str,
+    scheme: str,
+    raw_path: str,
+    query_string: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> Identity:
+    authorization = next((v for k, v in headers if k.lower() == "authorization"), None)
+    if settings.open_mode:
+        # Any well-formed request is served; we still say who it claims to be in the logs.
+        if authorization and authorization.startswith("AWS4-HMAC-SHA256"):
+            key = sigv4.parse_authorization(authorization)[0]
+            return Identity("sigv4", key)
+        if authorization and authorization.lower().startswith("bearer "):
+            return Identity("bearer", "api-key")
+        return Identity("anonymous", "anonymous")
+    if authorization is None:
+        raise MissingAuthenticationTokenException("Missing Authentication Token")
+    if authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+        if any(hmac.compare_digest(token, k) for k in settings.api_keys):
+            return Identity("bearer", f"api-key:{token[:6]}…")
+        raise AccessDeniedException(
+            "Authentication failed: Please make sure your API Key is valid.", framework=True
+        )
+    identity = sigv4.verify(
+        method=method,
+        scheme=scheme,
+        raw_path=raw_path,
+        query_string=query_string,
+        headers=headers,
+        body=body,
+        secrets=settings.credentials,
+        now=dt.datetime.now(dt.UTC),
+        max_skew_seconds=settings.max_clock_skew_seconds,
+    )
+    return Identity("sigv4", identity.access_key_id)

@@ -1,0 +1,95 @@
+"""The ``outcrop`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from . import __version__
+from .config import ConfigError, load_settings
+
+
+def _setup_logging(level: str) -> None:
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(show_path=False, rich_tracebacks=False)
+        fmt = "%(message)s"
+    else:
+        handler = logging.StreamHandler()
+        fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(fmt, datefmt="%H:%M:%S"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    logging.getLogger("hypercorn.error").setLevel(logging.WARNING)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config, host=args.host, port=args.port, threads=args.threads)
+    except ConfigError as exc:
+        print(f"outcrop: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(settings.log_level)
+    from .http.server import run
+
+    try:
+        asyncio.run(run(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"outcrop: {exc}", file=sys.stderr)
+        return 2
+    from .engines.llamacpp.model_files import resolve_model_path
+
+    for model in settings.models:
+        marker = " (default)" if model.name == settings.default_model else ""
+        try:
+            path = resolve_model_path(model.path)
+        except FileNotFoundError as exc:
+            path = f"MISSING: {exc}"
+        print(f"{model.name}{marker}: {path}")
+    for pattern, target in settings.routes.items():
+        print(f"  route {pattern} -> {target}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="outcrop",
+        description="A self-hosted Amazon Bedrock: point any Bedrock client's endpoint URL here.",
+    )
+    parser.add_argument("--version", action="version", version=f"outcrop {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser(
+        "serve",
+        help="serve bedrock-runtime and bedrock control-plane APIs on one port",
+        description="Serve the Bedrock Runtime and control-plane APIs on one port (HTTP/1.1 and h2c). "
+        "Settings come from --config, then OUTCROP_* environment variables, then these flags; "
+        "see docs/configuration.md.",
+    )
+    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
+    serve.add_argument("--config", default=None, help="TOML configuration file")
+    serve.add_argument("--threads", type=int, default=None, help="CPU threads for the engine (default 2)")
+    serve.set_defaults(func=_serve)
+    models = sub.add_parser("models", help="list the local models Outcrop would serve, and the routes")
+    models.add_argument("--config", default=None, help="TOML configuration file")
+    models.set_defaults(func=_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

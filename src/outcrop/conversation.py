@@ -1,0 +1,64 @@
+"""The one internal language: a conversation in Converse's shapes.
+
+Converse requests map onto it directly; every native InvokeModel body format is a codec that
+parses into it and renders the engine's events back out. Content blocks stay as the dicts the
+protocol layer produced from Converse's shapes (``{"text": ...}``, ``{"toolUse": {...}}``, ...),
+so nothing a client sent is dropped on the way to the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Block = dict[str, Any]
+
+
+@dataclass
+class Message:
+    role: str  # "user" | "assistant"
+    content: list[Block]
+
+
+@dataclass
+class InferenceParams:
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop_sequences: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Conversation:
+    messages: list[Message]
+    system: list[Block] = field(default_factory=list)
+    tool_config: dict[str, Any] | None = None
+    params: InferenceParams = field(default_factory=InferenceParams)
+
+
+def block_text(block: Block) -> str:
+    """The text a text-only model sees for one content block."""
+    if "text" in block:
+        return str(block["text"])
+    if "guardContent" in block:
+        return str(block["guardContent"].get("text", {}).get("text", ""))
+    if "toolUse" in block:
+        import json
+
+        use = block["toolUse"]
+        return f"[tool call {use.get('name')} {json.dumps(use.get('input'), sort_keys=True)}]"
+    if "toolResult" in block:
+        import json
+
+        result = block["toolResult"]
+        parts = []
+        for item in result.get("content", []):
+            if "text" in item:
+                parts.append(str(item["text"]))
+            elif "json" in item:
+                parts.append(json.dumps(item["json"], sort_keys=True))
+        return f"[tool result {' '.join(parts)}]"
+    if "reasoningContent" in block:
+        return str(block["reasoningContent"].get("reasoningText", {}).get("text", ""))
+    return ""

@@ -1,0 +1,74 @@
+"""What every engine offers: prepare a prompt (exact token count), stream a generation.
+
+Engines know nothing of HTTP or of Bedrock's formats; the API layer turns their events into
+Converse events, Anthropic events, and so on.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from ..conversation import Conversation, InferenceParams
+
+
+@dataclass
+class Prompt:
+    """A conversation rendered with the model's chat template and tokenized."""
+
+    tokens: list[int]
+    text: str
+
+
+@dataclass
+class TextDelta:
+    text: str
+
+
+@dataclass
+class Finished:
+    stop_reason: str  # end_turn | max_tokens | stop_sequence
+    input_tokens: int
+    output_tokens: int
+    stop_sequence: str | None = None
+
+
+Event = TextDelta | Finished
+
+
+@dataclass
+class Cancellation:
+    """Set when the client went away: the engine stops generating for it at the next token."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self.event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.event.is_set()
+
+
+class Engine(abc.ABC):
+    name: str
+    context_length: int
+
+    @property
+    @abc.abstractmethod
+    def ready(self) -> bool: ...
+
+    @abc.abstractmethod
+    def prepare(self, conversation: Conversation) -> Prompt:
+        """Render and tokenize; raises ValidationException when it cannot fit the context."""
+
+    @abc.abstractmethod
+    def generate(
+        self, prompt: Prompt, params: InferenceParams, cancel: Cancellation
+    ) -> AsyncIterator[Event]:
+        """Stream text deltas as they are produced, then exactly one Finished."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the model."""

@@ -1,0 +1,230 @@
+"""The ASGI application: one port for bedrock-runtime and the bedrock control plane.
+
+Order for every request: request id → route (from botocore's models) → authenticate → parse
+and validate input → handler → serialise. Every failure becomes an AWS-shaped error; nothing
+a client sees is ever a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from ..api.registry import Call, Reply, StreamReply, load_handlers
+from ..auth import authenticate
+from ..protocol import eventstream
+from ..protocol.errors import (
+    BedrockError,
+    InternalServerException,
+    NotImplementedOperation,
+    UnknownOperationException,
+    ValidationException,
+)
+from ..protocol.service_model import find_route
+from ..protocol.shapes import parse_input, serialize_output
+from ..protocol.validate import validate
+from ..services import Services
+
+log = logging.getLogger("outcrop.http")
+access_log = logging.getLogger("outcrop.access")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+HEALTH_PATH = "/_outcrop/health"
+
+
+class OutcropApp:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.handlers = load_handlers()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        status = 500
+        op_name = "-"
+        try:
+            if scope["path"] == HEALTH_PATH:
+                status = await self._health(send, request_id)
+                return
+            body = await _read_body(receive)
+            route_match = find_route(scope["method"], scope.get("raw_path") or scope["path"].encode())
+            if route_match is None:
+                raise UnknownOperationException(
+                    f"No operation matches {scope['method']} {scope['path']}"
+                )
+            route, labels = route_match
+            op_name = route.name
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            header_map = {k.lower(): v for k, v in headers}
+            raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
+            query_string = scope.get("query_string", b"").decode("latin-1")
+            identity = authenticate(
+                self.services.settings,
+                method=scope["method"],
+                scheme=scope.get("scheme", "http"),
+                raw_path=raw_path,
+                query_string=query_string,
+                headers=headers,
+                body=body,
+            )
+            params = parse_input(
+                route.operation, labels, parse_qs(query_string, keep_blank_values=True), header_map, body
+            )
+            validate(route.operation.input_shape, params)
+            handler = self.handlers.get(route.name)
+            if handler is None:
+                raise NotImplementedOperation(f"Outcrop does not implement {route.name} yet.")
+            reply = await handler(Call(route.name, params, request_id, identity, header_map, self.services))
+            if isinstance(reply, StreamReply):
+                status = route.status
+                await self._send_stream(scope, receive, send, route.operation, reply, status, request_id)
+            else:
+                status = route.status
+                await self._send_reply(send, route.operation, reply, status, request_id)
+        except BedrockError as exc:
+            status = exc.status
+            await _send_error(send, exc, request_id)
+        except Exception:
+            log.exception("unhandled error in %s (request %s)", op_name, request_id)
+            status = 500
+            await _send_error(send, InternalServerException("Internal server error"), request_id)
+        finally:
+            if scope["path"] != HEALTH_PATH:
+                access_log.info(
+                    "%s %s %s -> %d in %.0f ms (%s)",
+                    scope["method"],
+                    scope["path"],
+                    op_name,
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                    request_id,
+                )
+
+    async def _health(self, send: Send, request_id: str) -> int:
+        engines = {
+            name: {
+                "ready": e.ready,
+                "model_path": e.model_path,
+                "context_length": e.context_length,
+                "generations": e.stats,
+            }
+            for name, e in self.services.engines.items()
+        }
+        ready = self.services.ready
+        body = json.dumps({"status": "ok" if ready else "loading", "models": engines}).encode()
+        status = 200 if ready else 503
+        await _start(send, status, [("content-type", "application/json")], request_id)
+        await send({"type": "http.response.body", "body": body})
+        return status
+
+    async def _send_reply(self, send: Send, op: Any, reply: Reply, status: int, request_id: str) -> None:
+        headers, body, _ = serialize_output(op, reply.data)
+        body = body or b""
+        await _start(send, status, [*headers, *reply.headers, ("content-length", str(len(body)))], request_id)
+        await send({"type": "http.response.body", "body": body})
+
+    async def _send_stream(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        op: Any,
+        reply: StreamReply,
+        status: int,
+        request_id: str,
+    ) -> None:
+        headers, _, _ = serialize_output(op, reply.data)
+        headers = [h for h in headers if h[0] != "content-type"]
+        headers.append(("content-type", "application/vnd.amazon.eventstream"))
+        await _start(send, status, headers + reply.headers, request_id)
+
+        async def pump() -> None:
+            try:
+                async for frame in reply.events:
+                    await send({"type": "http.response.body", "body": frame, "more_body": True})
+            except BedrockError as exc:
+                name = exc.code[0].lower() + exc.code[1:]
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": eventstream.exception(name, exc.message),
+                        "more_body": True,
+                    }
+                )
+            except Exception:
+                log.exception("stream failed (request %s)", request_id)
+                frame = eventstream.exception("internalServerException", "Internal server error")
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+
+        async def watch_disconnect() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+
+        pump_task = asyncio.ensure_future(pump())
+        watch_task = asyncio.ensure_future(watch_disconnect())
+        done, _ = await asyncio.wait({pump_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
+        if watch_task in done and pump_task not in done:
+            log.info("client disconnected mid-stream; stopping generation (request %s)", request_id)
+            pump_task.cancel()
+        else:
+            watch_task.cancel()
+        for task in (pump_task, watch_task):
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        aclose = getattr(reply.events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ValidationException("Request body is too large.")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+async def _start(send: Send, status: int, headers: list[tuple[str, str]], request_id: str) -> None:
+    all_headers = [("x-amzn-requestid", request_id), *headers]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in all_headers],
+        }
+    )
+
+
+async def _send_error(send: Send, exc: BedrockError, request_id: str) -> None:
+    try:
+        body = exc.body()
+        await _start(send, exc.status, [*exc.headers(), ("content-length", str(len(body)))], request_id)
+        await send({"type": "http.response.body", "body": body})
+    except Exception:  # the response had already started; nothing more can be said
+        log.debug("could not send error for request %s", request_id)

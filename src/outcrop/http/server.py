@@ -1,0 +1,90 @@
+"""Start-up: listen at once (health says 503), load the models, then serve; stop on a signal.
+
+The HTTP server is Granian, embedded in this process and event loop: it serves HTTP/1.1 and
+h2c (HTTP/2 with prior knowledge) on one cleartext port. The JS SDK's BedrockRuntimeClient
+speaks only HTTP/2 and, for event streams, sends GOAWAY as soon as response headers arrive while
+it keeps reading the stream; servers built on the Python ``h2`` library (hypercorn) drop the
+connection at that GOAWAY, so streams to the JS SDK died after the first event. Granian's Rust
+HTTP stack lets in-flight streams finish, as RFC 9113 §6.8 says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+from granian.constants import HTTPModes, Interfaces
+from granian.server.embed import Server as GranianServer
+
+from ..config import Settings
+from ..services import Services
+from .app import OutcropApp
+
+log = logging.getLogger("outcrop")
+
+
+class _QuietEmbedWarning(logging.Filter):
+    """Granian labels its embedded mode experimental on every start; we pin and test it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "experimental" not in record.getMessage()
+
+
+async def _load_models(services: Services) -> None:
+    loop = asyncio.get_running_loop()
+    for name, engine in services.engines.items():
+        started = time.perf_counter()
+        log.info("Loading model %s …", name)
+        await loop.run_in_executor(None, engine.load)
+        log.info(
+            "Model %s ready in %.1f s (%s, context %d tokens, %d threads)",
+            name,
+            time.perf_counter() - started,
+            engine.model_path,
+            engine.context_length,
+            engine.threads,
+        )
+
+
+async def run(settings: Settings) -> None:
+    services = Services.build(settings)
+    app = OutcropApp(services)
+    granian_log = logging.getLogger("granian")
+    granian_log.addFilter(_QuietEmbedWarning())
+    granian_log.setLevel(logging.WARNING)
+    server = GranianServer(
+        app,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGINL,  # lifespan is not needed: start-up and shutdown live here
+        http=HTTPModes.auto,
+        websockets=False,
+        log_enabled=False,
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, server.stop)
+    serving = asyncio.ensure_future(server.serve())
+    log.info(
+        "Outcrop listening on http://%s:%d (auth: %s)",
+        settings.host,
+        settings.port,
+        "open, loopback only" if settings.open_mode else "SigV4 / API keys verified",
+    )
+    loader = asyncio.ensure_future(_load_models(services))
+    done, _ = await asyncio.wait({serving, loader}, return_when=asyncio.FIRST_COMPLETED)
+    failed = loader in done and loader.exception() is not None
+    if failed:
+        log.error("Could not load the model: %s", loader.exception())
+        server.stop()
+    elif loader in done:
+        log.info("Ready: health at http://%s:%d/_outcrop/health", settings.host, settings.port)
+    await serving
+    if not loader.done():
+        loader.cancel()
+    services.close()
+    log.info("Outcrop stopped.")
+    if failed:
+        raise SystemExit(1)

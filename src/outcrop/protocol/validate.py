@@ -1,0 +1,113 @@
+"""Constraint checks from the service model, with the messages AWS's front end produces.
+
+AWS reports every violated constraint at once, for example::
+
+    1 validation error detected: Value '0' at 'inferenceConfig.maxTokens' failed to satisfy
+    constraint: Member must have value greater than or equal to 1
+
+List elements are addressed as ``messages.1.member.role`` (1-based), as AWS does.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+from botocore.model import Shape, StructureShape
+
+from .errors import ValidationException
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes):
+        return f"java.nio.HeapByteBuffer[pos=0 lim={len(value)} cap={len(value)}]"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_show(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+@functools.cache
+def _pattern(text: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(text)
+    except re.error:
+        return None
+
+
+def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
+    if value is None or shape.metadata.get("document"):
+        return
+    meta = shape.metadata
+    kind = shape.type_name
+    fail = f"Value '{_show(value)}' at '{path}' failed to satisfy constraint: Member must"
+    if kind == "string":
+        if "enum" in meta and value not in meta["enum"]:
+            errors.append(f"{fail} satisfy enum value set: [{', '.join(meta['enum'])}]")
+        if "min" in meta and len(value) < meta["min"]:
+            errors.append(f"{fail} have length greater than or equal to {meta['min']}")
+        if "max" in meta and len(value) > meta["max"]:
+            errors.append(f"{fail} have length less than or equal to {meta['max']}")
+        if "pattern" in meta:
+            compiled = _pattern(meta["pattern"])
+            if compiled is not None and not compiled.fullmatch(value):
+                errors.append(f"{fail} satisfy regular expression pattern: {meta['pattern']}")
+    elif kind in ("integer", "long", "float", "double"):
+        if "min" in meta and value < meta["min"]:
+            errors.append(f"{fail} have value greater than or equal to {_show(meta['min'])}")
+        if "max" in meta and value > meta["max"]:
+            errors.append(f"{fail} have value less than or equal to {_show(meta['max'])}")
+    elif kind in ("list", "map", "blob"):
+        if "min" in meta and len(value) < meta["min"]:
+            errors.append(f"{fail} have length greater than or equal to {meta['min']}")
+        if "max" in meta and len(value) > meta["max"]:
+            errors.append(f"{fail} have length less than or equal to {meta['max']}")
+        if kind == "list":
+            member = shape.member  # type: ignore[attr-defined]
+            for i, item in enumerate(value):
+                item_path = f"{path}.{i + 1}.member"
+                if item is None:
+                    errors.append(f"Value null at '{item_path}' failed to satisfy constraint: Member must not be null")
+                _check(member, item, item_path, errors)
+        elif kind == "map":
+            for key, item in value.items():
+                _check(shape.key, key, f"{path}.key", errors)  # type: ignore[attr-defined]
+                _check(shape.value, item, f"{path}.{key}", errors)  # type: ignore[attr-defined]
+    elif kind == "structure":
+        assert isinstance(shape, StructureShape)
+        for name in shape.required_members:
+            if value.get(name) is None:
+                where = f"{path}.{name}" if path else name
+                errors.append(f"Value null at '{where}' failed to satisfy constraint: Member must not be null")
+        for name, item in value.items():
+            member = shape.members.get(name)
+            if member is not None:
+                _check(member, item, f"{path}.{name}" if path else name, errors)
+        if shape.metadata.get("union"):
+            set_members = [k for k, v in value.items() if v is not None]
+            if len(set_members) != 1:
+                errors.append(
+                    f"Value '{_show(value)}' at '{path}' failed to satisfy constraint: "
+                    "Member must have exactly one field set"
+                )
+
+
+def validation_errors(shape: Shape | None, params: dict[str, Any]) -> list[str]:
+    errors: list[str] = []
+    if shape is not None:
+        _check(shape, params, "", errors)
+    return errors
+
+
+def validate(shape: Shape | None, params: dict[str, Any]) -> None:
+    """Raise AWS's aggregated ValidationException if any constraint fails."""
+    errors = validation_errors(shape, params)
+    if errors:
+        noun = "error" if len(errors) == 1 else "errors"
+        raise ValidationException(f"{len(errors)} validation {noun} detected: " + "; ".join(errors))

@@ -1,0 +1,68 @@
+"""Concurrency, client disconnects and shutdown, observed from outside the server."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from conftest import Server, start_server, user
+
+MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+
+
+def stream_text(runtime: Any, prompt: str) -> str:
+    response = runtime.converse_stream(
+        modelId=MODEL, messages=[user(prompt)], inferenceConfig={"maxTokens": 24, "temperature": 0}
+    )
+    return "".join(e["contentBlockDelta"]["delta"]["text"] for e in response["stream"] if "contentBlockDelta" in e)
+
+
+def test_concurrent_streams_do_not_corrupt_each_other(runtime: Any) -> None:
+    prompts = ["Name a fruit.", "Name a colour.", "Name an animal.", "Name a country."]
+    alone = [stream_text(runtime, p) for p in prompts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda p: stream_text(runtime, p), prompts))
+    assert together == alone
+    assert all(t.strip() for t in together)
+
+
+def test_disconnect_mid_stream_stops_generation(server: Server, runtime: Any) -> None:
+    before = server.health()["models"]["smollm2-135m"]["generations"]["cancelled"]
+    body = json.dumps({"messages": [user("Write a very long essay about rivers.")], "inferenceConfig": {"maxTokens": 4000}})
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    sock.sendall(
+        (
+            "POST /model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
+    )
+    received = b""
+    while received.count(b"contentBlockDelta") < 3:
+        chunk = sock.recv(4096)
+        assert chunk, "server closed the stream early"
+        received += chunk
+    sock.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if server.health()["models"]["smollm2-135m"]["generations"]["cancelled"] > before:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("generation was not cancelled after the client disconnected")
+    # The engine is free again at once: a short request completes quickly.
+    started = time.perf_counter()
+    assert stream_text(runtime, "Hi")
+    assert time.perf_counter() - started < 15
+
+
+def test_sigterm_shuts_down_cleanly(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, "sigterm")
+    srv.process.send_signal(signal.SIGTERM)
+    assert srv.process.wait(timeout=30) == 0
+    assert "Outcrop stopped." in srv.log()
+    assert "Traceback" not in srv.log()
