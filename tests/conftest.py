@@ -52,12 +52,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(tmp: Path, name: str, env: dict[str, str] | None = None, args: list[str] | None = None) -> Server:
+def start_server(
+    tmp: Path, name: str, env: dict[str, str] | None = None, args: list[str] | None = None
+) -> Server:
     port = free_port()
     log_path = tmp / f"{name}.log"
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("OUTCROP_")},
-        "OUTCROP_THREADS": os.environ.get("OUTCROP_TEST_THREADS", "2"),
+        # One engine thread: test servers share 2 cores with pytest and the clients, and llama.cpp
+        # threads that lose their core stall each other (measured: up to 3x slower, worse with 2 servers).
+        "OUTCROP_THREADS": os.environ.get("OUTCROP_TEST_THREADS", "1"),
         **(env or {}),
     }
     with open(log_path, "wb") as log:
@@ -114,7 +118,9 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     stop_server(srv)
 
 
-def make_client(service: str, url: str, *, key: str = ACCESS_KEY, secret: str = SECRET_KEY, validate: bool = True) -> Any:
+def make_client(
+    service: str, url: str, *, key: str = ACCESS_KEY, secret: str = SECRET_KEY, validate: bool = True
+) -> Any:
     return boto3.client(
         service,
         endpoint_url=url,

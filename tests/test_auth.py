@@ -29,7 +29,11 @@ def error(client: Any) -> tuple[str, int, str]:
     with pytest.raises(ClientError) as info:
         call_converse(client)
     response = info.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Message"]
+    return (
+        response["Error"]["Code"],
+        response["ResponseMetadata"]["HTTPStatusCode"],
+        response["Error"]["Message"],
+    )
 
 
 def test_valid_signature_runtime_and_control(auth_server: Server) -> None:
@@ -75,7 +79,9 @@ def test_expired_signature(auth_server: Server, monkeypatch: pytest.MonkeyPatch)
 def test_tampered_body_fails_signature(auth_server: Server) -> None:
     body = json.dumps({"messages": [user("Hi")], "inferenceConfig": {"maxTokens": 2}}).encode()
     path = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
-    request = AWSRequest(method="POST", url=f"{auth_server.url}{path}", data=body, headers={"content-type": "application/json"})
+    request = AWSRequest(
+        method="POST", url=f"{auth_server.url}{path}", data=body, headers={"content-type": "application/json"}
+    )
     botocore.auth.SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "bedrock", "us-east-1").add_auth(request)
     headers = dict(request.headers.items())
     conn = http.client.HTTPConnection("127.0.0.1", auth_server.port, timeout=60)

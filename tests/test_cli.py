@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from conftest import BIN
 
@@ -34,7 +35,9 @@ def test_aws_cli_validation_error(aws_cli: Callable[..., Any]) -> None:
             "--model-id",
             "anthropic.claude-3-haiku-20240307-v1:0",
             "--messages",
-            json.dumps([{"role": "user", "content": [{"text": "a"}]}, {"role": "user", "content": [{"text": "b"}]}]),
+            json.dumps(
+                [{"role": "user", "content": [{"text": "a"}]}, {"role": "user", "content": [{"text": "b"}]}]
+            ),
         ],
         check=False,
     )
@@ -58,8 +61,12 @@ def test_aws_cli_count_tokens(aws_cli: Callable[..., Any]) -> None:
 
 
 def test_outcrop_help_and_models() -> None:
-    help_text = subprocess.run([str(BIN / "outcrop"), "serve", "--help"], capture_output=True, text=True, check=True).stdout
+    help_text = subprocess.run(
+        [str(BIN / "outcrop"), "serve", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "--port" in help_text and "--config" in help_text
-    models = subprocess.run([str(BIN / "outcrop"), "models"], capture_output=True, text=True, check=True).stdout
+    models = subprocess.run(
+        [str(BIN / "outcrop"), "models"], capture_output=True, text=True, check=True
+    ).stdout
     assert models.startswith("smollm2-135m (default): ")
     assert models.strip().endswith(".gguf")

@@ -21,13 +21,18 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def js(command: str, server: Server, payload: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+def js(
+    command: str, server: Server, payload: dict[str, Any], env: dict[str, str] | None = None
+) -> dict[str, Any]:
     done = subprocess.run(
         ["node", str(JS_DIR / "bedrock.mjs"), command, server.url, json.dumps(payload)],
         capture_output=True,
         text=True,
         timeout=300,
-        env={"PATH": shutil.which("node") and str(Path(shutil.which("node") or "").parent) or "", **(env or {})},
+        env={
+            "PATH": (shutil.which("node") and str(Path(shutil.which("node") or "").parent)) or "",
+            **(env or {}),
+        },
     )
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -81,7 +86,11 @@ def test_unknown_model(server: Server) -> None:
 
 
 def test_count_tokens(server: Server) -> None:
-    out = js("count-tokens", server, {"modelId": MODEL, "input": {"converse": {"messages": converse_input("Hello", 1)["messages"]}}})
+    out = js(
+        "count-tokens",
+        server,
+        {"modelId": MODEL, "input": {"converse": {"messages": converse_input("Hello", 1)["messages"]}}},
+    )
     assert out["inputTokens"] > 0
 
 

@@ -15,7 +15,9 @@ from outcrop.protocol import eventstream
 MODEL_PATH = "anthropic.claude-3-haiku-20240307-v1%3A0"
 
 
-def raw(server: Server, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def raw(
+    server: Server, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     conn.request(method, path, body=body, headers={"content-type": "application/json", **(headers or {})})
     response = conn.getresponse()
@@ -26,7 +28,12 @@ def raw(server: Server, method: str, path: str, body: bytes | None = None, heade
 
 
 def converse_body(text: str = "Hi", max_tokens: int = 3) -> bytes:
-    return json.dumps({"messages": [{"role": "user", "content": [{"text": text}]}], "inferenceConfig": {"maxTokens": max_tokens}}).encode()
+    return json.dumps(
+        {
+            "messages": [{"role": "user", "content": [{"text": text}]}],
+            "inferenceConfig": {"maxTokens": max_tokens},
+        }
+    ).encode()
 
 
 def test_percent_encoded_model_id(server: Server) -> None:
@@ -37,7 +44,9 @@ def test_percent_encoded_model_id(server: Server) -> None:
 
 
 def test_raw_colon_model_id_as_anthropic_clients_send(server: Server) -> None:
-    status, _, body = raw(server, "POST", "/model/anthropic.claude-3-haiku-20240307-v1:0/converse", converse_body())
+    status, _, body = raw(
+        server, "POST", "/model/anthropic.claude-3-haiku-20240307-v1:0/converse", converse_body()
+    )
     assert status == 200, body
 
 
@@ -94,13 +103,15 @@ def test_h2c_prior_knowledge_on_the_same_port(server: Server) -> None:
 
 
 def test_stream_frames_decode_with_botocore(server: Server) -> None:
-    status, headers, body = raw(server, "POST", f"/model/{MODEL_PATH}/converse-stream", converse_body("Hello", 5))
+    status, headers, body = raw(
+        server, "POST", f"/model/{MODEL_PATH}/converse-stream", converse_body("Hello", 5)
+    )
     assert status == 200
     assert headers["content-type"] == "application/vnd.amazon.eventstream"
     buffer = EventStreamBuffer()
     buffer.add_data(body)
     messages = list(buffer)
-    assert [m.headers[":event-type"] for m in messages][0] == "messageStart"
+    assert next(m.headers[":event-type"] for m in messages) == "messageStart"
     for message in messages:
         assert message.headers[":message-type"] == "event"
         assert message.headers[":content-type"] == "application/json"
@@ -115,7 +126,11 @@ def test_encoder_round_trip_through_botocore_decoder() -> None:
     buffer = EventStreamBuffer()
     buffer.add_data(frames)
     first, second = list(buffer)
-    assert first.headers == {":event-type": "messageStart", ":content-type": "application/json", ":message-type": "event"}
+    assert first.headers == {
+        ":event-type": "messageStart",
+        ":content-type": "application/json",
+        ":message-type": "event",
+    }
     assert json.loads(first.payload) == {"role": "assistant"}
     assert second.headers[":message-type"] == "exception"
     assert second.headers[":exception-type"] == "throttlingException"

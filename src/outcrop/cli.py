@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 
@@ -34,10 +35,8 @@ def _serve(args: argparse.Namespace) -> int:
     _setup_logging(settings.log_level)
     from .http.server import run
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(settings))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

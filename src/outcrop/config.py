@@ -70,7 +70,9 @@ class Settings:
             )
         names = {m.name for m in self.models}
         if self.default_model not in names:
-            raise ConfigError(f"default_model {self.default_model!r} is not one of the models: {sorted(names)}")
+            raise ConfigError(
+                f"default_model {self.default_model!r} is not one of the models: {sorted(names)}"
+            )
         for pattern, target in self.routes.items():
             if target not in names:
                 raise ConfigError(f"route {pattern!r} points at unknown model {target!r}")
@@ -125,7 +127,11 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
 def _apply_env(settings: Settings, env: dict[str, str]) -> None:
     if "OUTCROP_HOST" in env:
         settings.host = env["OUTCROP_HOST"]
-    for key, attr in (("OUTCROP_PORT", "port"), ("OUTCROP_THREADS", "threads"), ("OUTCROP_MAX_QUEUE", "max_queue")):
+    for key, attr in (
+        ("OUTCROP_PORT", "port"),
+        ("OUTCROP_THREADS", "threads"),
+        ("OUTCROP_MAX_QUEUE", "max_queue"),
+    ):
         if key in env:
             setattr(settings, attr, int(env[key]))
     if "OUTCROP_REGION" in env:
@@ -136,7 +142,11 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
         settings.credentials[env["OUTCROP_ACCESS_KEY_ID"]] = env["OUTCROP_SECRET_ACCESS_KEY"]
     if env.get("OUTCROP_API_KEYS"):
         settings.api_keys.extend(k.strip() for k in env["OUTCROP_API_KEYS"].split(",") if k.strip())
-    default = settings.model(settings.default_model) if settings.default_model in {m.name for m in settings.models} else None
+    default = (
+        settings.model(settings.default_model)
+        if settings.default_model in {m.name for m in settings.models}
+        else None
+    )
     if default is not None:
         if "OUTCROP_MODEL_PATH" in env:
             default.path = env["OUTCROP_MODEL_PATH"]

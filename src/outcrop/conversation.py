@@ -27,6 +27,8 @@ class InferenceParams:
     top_p: float | None = None
     top_k: int | None = None
     stop_sequences: list[str] = field(default_factory=list)
+    # A GBNF grammar the output must follow (tool calls, structured output); None = free text.
+    grammar: str | None = None
 
 
 @dataclass

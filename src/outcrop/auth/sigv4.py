@@ -88,7 +88,7 @@ def verify(
     lookup: dict[str, list[str]] = {}
     for name, value in headers:
         lookup.setdefault(name.lower(), []).append(value)
-    key, date, region, service, signed, signature = parse_authorization(lookup["authorization"][0])
+    key, _date, region, service, signed, signature = parse_authorization(lookup["authorization"][0])
     secret = secrets.get(key)
     if secret is None:
         raise UnrecognizedClientException("The security token included in the request is invalid.")
@@ -117,7 +117,8 @@ def verify(
     url = f"{scheme}://{host}{raw_path}" + (f"?{query_string}" if query_string else "")
     request = AWSRequest(method=method, url=url, data=body)
     for name in signed:
-        for value in lookup.get(name, []) if name != "host" else [host]:
+        # Over HTTP/2 the JS SDK signs the ":authority" pseudo-header, which servers surface as host.
+        for value in [host] if name in ("host", ":authority") else lookup.get(name, []):
             request.headers.add_header(name, value)
     request.context["timestamp"] = amz_date
     signer = _ReSigner(Credentials(key, secret), region, signed)

@@ -91,7 +91,8 @@ def _top_k(fields: Any) -> int | None:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValidationException(
                     f"The model returned the following errors: Malformed input request: #/{key}: "
-                    "expected type: Integer, found: " + type(value).__name__.replace("str", "String")
+                    "expected type: Integer, found: "
+                    + type(value).__name__.replace("str", "String")
                     + ", please reformat your input and try again."
                 )
             return value

@@ -8,6 +8,7 @@ a client sees is ever a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -61,9 +62,7 @@ class OutcropApp:
             body = await _read_body(receive)
             route_match = find_route(scope["method"], scope.get("raw_path") or scope["path"].encode())
             if route_match is None:
-                raise UnknownOperationException(
-                    f"No operation matches {scope['method']} {scope['path']}"
-                )
+                raise UnknownOperationException(f"No operation matches {scope['method']} {scope['path']}")
             route, labels = route_match
             op_name = route.name
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
@@ -184,10 +183,8 @@ class OutcropApp:
         else:
             watch_task.cancel()
         for task in (pump_task, watch_task):
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            except (asyncio.CancelledError, Exception):
-                pass
         aclose = getattr(reply.events, "aclose", None)
         if aclose is not None:
             await aclose()

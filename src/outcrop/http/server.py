@@ -11,9 +11,12 @@ HTTP stack lets in-flight streams finish, as RFC 9113 §6.8 says.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import sys
 import time
+from collections.abc import Iterator
 
 from granian.constants import HTTPModes, Interfaces
 from granian.server.embed import Server as GranianServer
@@ -37,7 +40,8 @@ async def _load_models(services: Services) -> None:
     for name, engine in services.engines.items():
         started = time.perf_counter()
         log.info("Loading model %s …", name)
-        await loop.run_in_executor(None, engine.load)
+        with _loading_display(name):
+            await loop.run_in_executor(None, engine.load)
         log.info(
             "Model %s ready in %.1f s (%s, context %d tokens, %d threads)",
             name,
@@ -46,6 +50,19 @@ async def _load_models(services: Services) -> None:
             engine.context_length,
             engine.threads,
         )
+
+
+@contextlib.contextmanager
+def _loading_display(name: str) -> Iterator[None]:
+    """A live spinner with elapsed time while weights load, for people at a terminal."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn(f"loading {name}"), TimeElapsedColumn(), transient=True) as bar:
+        bar.add_task(name, total=None)
+        yield
 
 
 async def run(settings: Settings) -> None:

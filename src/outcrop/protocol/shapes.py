@@ -61,12 +61,12 @@ def from_json(shape: Shape, value: Any, path: str) -> Any:
     if kind == "list":
         if not isinstance(value, list):
             raise _type_error(shape, value, path)
-        member = shape.member  # type: ignore[attr-defined]
+        member = shape.member
         return [from_json(member, item, f"{path}.{i + 1}.member") for i, item in enumerate(value)]
     if kind == "map":
         if not isinstance(value, dict):
             raise _type_error(shape, value, path)
-        vshape = shape.value  # type: ignore[attr-defined]
+        vshape = shape.value
         return {str(k): from_json(vshape, v, f"{path}.{k}") for k, v in value.items()}
     if kind == "string":
         if not isinstance(value, str):
@@ -157,7 +157,7 @@ def parse_input(
             values = query.get(wire)
             if values:
                 if member.type_name == "list":
-                    params[name] = [from_text(member.member, v, name) for v in values]  # type: ignore[attr-defined]
+                    params[name] = [from_text(member.member, v, name) for v in values]
                 else:
                     params[name] = from_text(member, values[0], name)
         elif where == "header":
@@ -188,7 +188,9 @@ def _load_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SerializationException(f"Unable to parse request body as JSON: {exc.msg if hasattr(exc, 'msg') else exc}") from None
+        raise SerializationException(
+            f"Unable to parse request body as JSON: {exc.msg if hasattr(exc, 'msg') else exc}"
+        ) from None
 
 
 def to_json(shape: Shape, value: Any) -> Any:
@@ -208,17 +210,18 @@ def to_json(shape: Shape, value: Any) -> Any:
             out[member.serialization.get("name", name)] = to_json(member, item)
         return out
     if kind == "list":
-        return [to_json(shape.member, item) for item in value]  # type: ignore[attr-defined]
+        return [to_json(shape.member, item) for item in value]
     if kind == "map":
-        return {k: to_json(shape.value, v) for k, v in value.items()}  # type: ignore[attr-defined]
+        return {k: to_json(shape.value, v) for k, v in value.items()}
     if kind == "blob":
         raw = value.encode() if isinstance(value, str) else value
         return base64.b64encode(raw).decode()
     if kind == "timestamp":
         stamp = value if isinstance(value, dt.datetime) else dt.datetime.fromtimestamp(value, tz=dt.UTC)
-        if shape.serialization.get("timestampFormat") == "iso8601" or shape.metadata.get(
-            "timestampFormat"
-        ) == "iso8601":
+        if (
+            shape.serialization.get("timestampFormat") == "iso8601"
+            or shape.metadata.get("timestampFormat") == "iso8601"
+        ):
             return stamp.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
         return stamp.timestamp()
     return value

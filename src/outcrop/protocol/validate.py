@@ -69,22 +69,26 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
         if "max" in meta and len(value) > meta["max"]:
             errors.append(f"{fail} have length less than or equal to {meta['max']}")
         if kind == "list":
-            member = shape.member  # type: ignore[attr-defined]
+            member = shape.member
             for i, item in enumerate(value):
                 item_path = f"{path}.{i + 1}.member"
                 if item is None:
-                    errors.append(f"Value null at '{item_path}' failed to satisfy constraint: Member must not be null")
+                    errors.append(
+                        f"Value null at '{item_path}' failed to satisfy constraint: Member must not be null"
+                    )
                 _check(member, item, item_path, errors)
         elif kind == "map":
             for key, item in value.items():
-                _check(shape.key, key, f"{path}.key", errors)  # type: ignore[attr-defined]
-                _check(shape.value, item, f"{path}.{key}", errors)  # type: ignore[attr-defined]
+                _check(shape.key, key, f"{path}.key", errors)
+                _check(shape.value, item, f"{path}.{key}", errors)
     elif kind == "structure":
         assert isinstance(shape, StructureShape)
         for name in shape.required_members:
             if value.get(name) is None:
                 where = f"{path}.{name}" if path else name
-                errors.append(f"Value null at '{where}' failed to satisfy constraint: Member must not be null")
+                errors.append(
+                    f"Value null at '{where}' failed to satisfy constraint: Member must not be null"
+                )
         for name, item in value.items():
             member = shape.members.get(name)
             if member is not None:

@@ -81,9 +81,7 @@ async def converse_stream(call: Call) -> StreamReply:
             done: Finished | None = None
             async for event in generation:
                 if isinstance(event, TextDelta):
-                    yield _event(
-                        "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": event.text}}
-                    )
+                    yield _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": event.text}})
                 else:
                     done = event
             assert done is not None

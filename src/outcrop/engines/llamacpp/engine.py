@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 import logging
 import queue
 import threading
@@ -50,6 +51,14 @@ class _Job:
 
     def emit(self, item: Event | BaseException) -> None:
         self.loop.call_soon_threadsafe(self.events.put_nowait, item)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_grammar(text: str) -> Any:
+    """Parsing a GBNF grammar costs milliseconds; tool sets repeat, so keep recent ones."""
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(text, verbose=False)
 
 
 class Generation:
@@ -208,6 +217,7 @@ class LlamaCppEngine(Engine):
             top_k=DEFAULT_TOP_K if params.top_k is None else params.top_k,
             repeat_penalty=REPEAT_PENALTY,
             reset=True,
+            grammar=_compiled_grammar(params.grammar) if params.grammar else None,
         ):
             if job.cancel.cancelled:
                 self.stats["cancelled"] += 1
