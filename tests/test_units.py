@@ -29,21 +29,34 @@ def test_stop_matcher_releases_false_alarms() -> None:
 
 def test_split_path_decodes_segments_after_splitting() -> None:
     arn = "arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fus.x"
-    assert split_path(f"/model/{arn}/converse") == ["model", "arn:aws:bedrock:us-east-1:1:inference-profile/us.x", "converse"]
+    assert split_path(f"/model/{arn}/converse") == [
+        "model",
+        "arn:aws:bedrock:us-east-1:1:inference-profile/us.x",
+        "converse",
+    ]
 
 
 def test_routes_come_from_both_service_models() -> None:
     runtime = find_route("POST", "/model/a.b-v1%3A0/converse-stream")
     control = find_route("GET", "/inference-profiles")
-    assert runtime is not None and runtime[0].name == "ConverseStream" and runtime[0].service == "bedrock-runtime"
-    assert control is not None and control[0].name == "ListInferenceProfiles" and control[0].service == "bedrock"
+    assert (
+        runtime is not None
+        and runtime[0].name == "ConverseStream"
+        and runtime[0].service == "bedrock-runtime"
+    )
+    assert (
+        control is not None and control[0].name == "ListInferenceProfiles" and control[0].service == "bedrock"
+    )
     assert find_route("DELETE", "/model/a/converse") is None
 
 
 def test_validation_message_for_nested_list_member() -> None:
     shape = service_model("bedrock-runtime").operation_model("Converse").input_shape
     with pytest.raises(ValidationException) as info:
-        validate(shape, {"modelId": "a.b", "messages": [{"role": "user", "content": [{"text": "x"}]}, {"content": []}]})
+        validate(
+            shape,
+            {"modelId": "a.b", "messages": [{"role": "user", "content": [{"text": "x"}]}, {"content": []}]},
+        )
     assert info.value.message == (
         "1 validation error detected: Value null at 'messages.2.member.role' failed to satisfy constraint: "
         "Member must not be null"
@@ -54,11 +67,16 @@ def test_config_file_then_env_then_flags(tmp_path: Path) -> None:
     config = tmp_path / "outcrop.toml"
     config.write_text('port = 9000\nthreads = 3\n[auth]\napi_keys = ["k1"]\n')
     settings = load_settings(config, env={"OUTCROP_THREADS": "1"}, port=9100)
-    assert (settings.port, settings.threads, settings.api_keys, settings.open_mode) == (9100, 1, ["k1"], False)
+    assert (settings.port, settings.threads, settings.api_keys, settings.open_mode) == (
+        9100,
+        1,
+        ["k1"],
+        False,
+    )
 
 
 def test_non_loopback_without_credentials_is_refused() -> None:
-    with pytest.raises(ConfigError, match="Refusing to listen on 0.0.0.0"):
+    with pytest.raises(ConfigError, match=r"Refusing to listen on 0\.0\.0\.0"):
         load_settings(env={"OUTCROP_HOST": "0.0.0.0"})
     assert load_settings(env={"OUTCROP_HOST": "0.0.0.0", "OUTCROP_API_KEYS": "k"}).open_mode is False
 

@@ -28,6 +28,8 @@ class ServedModel:
     context_length: int | None = None  # None: the model's training context
     threads: int | None = None  # None: the global setting
     batch_size: int = 512
+    # Sequences decoded together (continuous batching); the KV cache holds parallel x context.
+    parallel: int = 4
 
 
 @dataclass
@@ -116,6 +118,7 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
                 context_length=m.get("context_length"),
                 threads=m.get("threads"),
                 batch_size=int(m.get("batch_size", 512)),
+                parallel=int(m.get("parallel", 4)),
             )
             for m in data["models"]
         ]
@@ -152,6 +155,8 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
             default.path = env["OUTCROP_MODEL_PATH"]
         if "OUTCROP_CONTEXT_LENGTH" in env:
             default.context_length = int(env["OUTCROP_CONTEXT_LENGTH"])
+        if "OUTCROP_PARALLEL" in env:
+            default.parallel = int(env["OUTCROP_PARALLEL"])
     if "OUTCROP_LOG_LEVEL" in env:
         settings.log_level = env["OUTCROP_LOG_LEVEL"]
 

@@ -8,6 +8,7 @@ so nothing a client sent is dropped on the way to the engine.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,13 +47,11 @@ def block_text(block: Block) -> str:
     if "guardContent" in block:
         return str(block["guardContent"].get("text", {}).get("text", ""))
     if "toolUse" in block:
-        import json
-
+        # The syntax engines/tools.py asks the model to write calls in.
         use = block["toolUse"]
-        return f"[tool call {use.get('name')} {json.dumps(use.get('input'), sort_keys=True)}]"
+        call = json.dumps({"name": use.get("name"), "arguments": use.get("input")}, ensure_ascii=False)
+        return f"<tool_call>{call}</tool_call>"
     if "toolResult" in block:
-        import json
-
         result = block["toolResult"]
         parts = []
         for item in result.get("content", []):
@@ -60,7 +59,16 @@ def block_text(block: Block) -> str:
                 parts.append(str(item["text"]))
             elif "json" in item:
                 parts.append(json.dumps(item["json"], sort_keys=True))
-        return f"[tool result {' '.join(parts)}]"
+            elif "document" in item:
+                from .formats.documents import document_text
+
+                parts.append(document_text(item))
+        status = "Error: " if result.get("status") == "error" else ""
+        return f"<tool_response>{status}{' '.join(parts)}</tool_response>"
     if "reasoningContent" in block:
         return str(block["reasoningContent"].get("reasoningText", {}).get("text", ""))
+    if "document" in block:
+        from .formats.documents import document_text  # here: formats imports this module
+
+        return document_text(block)
     return ""

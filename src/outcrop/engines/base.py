@@ -20,6 +20,11 @@ class Prompt:
 
     tokens: list[int]
     text: str
+    cache_prefix: int = 0  # tokens before the request's last cache point (0: no cache point)
+    # Set by the engine when it admits the prompt (before any event reaches the caller): how much
+    # of the cache-point prefix it reused from its KV cache, and how much it computed and kept.
+    cache_read: int = 0
+    cache_write: int = 0
 
 
 @dataclass
@@ -33,6 +38,10 @@ class Finished:
     input_tokens: int
     output_tokens: int
     stop_sequence: str | None = None
+    # Of the prompt's cache-point prefix: tokens reused from the engine's KV cache, and tokens
+    # computed now and kept there (both 0 when the request had no cache point).
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 Event = TextDelta | Finished
@@ -65,9 +74,7 @@ class Engine(abc.ABC):
         """Render and tokenize; raises ValidationException when it cannot fit the context."""
 
     @abc.abstractmethod
-    def generate(
-        self, prompt: Prompt, params: InferenceParams, cancel: Cancellation
-    ) -> AsyncIterator[Event]:
+    def generate(self, prompt: Prompt, params: InferenceParams, cancel: Cancellation) -> AsyncIterator[Event]:
         """Stream text deltas as they are produced, then exactly one Finished."""
 
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -6,6 +6,7 @@ from ...formats.converse import conversation_from_converse
 from ...protocol.errors import ValidationException
 from ..registry import Call, Reply, operation
 from .converse import require_text_model
+from .invoke import count_invoke_body
 
 
 @operation("CountTokens")
@@ -13,11 +14,11 @@ async def count_tokens(call: Call) -> Reply:
     ref = call.services.catalog.resolve(call.params["modelId"])
     require_text_model(ref)
     request = call.params["input"]
+    if "invokeModel" in request:
+        return Reply({"inputTokens": count_invoke_body(call, ref, request["invokeModel"].get("body") or b"")})
     if "converse" in request:
-        conversation = conversation_from_converse(request["converse"])
+        conversation = conversation_from_converse(request["converse"], ref.provider)
     else:
-        raise ValidationException(
-            f"CountTokens with an InvokeModel body is not supported for {ref.model_id} yet."
-        )
+        raise ValidationException("CountTokens needs an input: converse or invokeModel.")
     engine = call.services.engine_for(ref)
     return Reply({"inputTokens": len(engine.prepare(conversation).tokens)})

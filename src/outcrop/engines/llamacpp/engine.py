@@ -1,21 +1,17 @@
 """The embedded engine: a GGUF model run in-process by llama.cpp (llama-cpp-python).
 
-One worker thread owns the model and serves a bounded queue of generations, so concurrent
-requests never share or corrupt a context; each generation streams its tokens back to its
-request's event loop as they are sampled, and stops at the next token if the client leaves.
-``Llama.generate`` reuses the longest matching prefix of the previous prompt's KV cache, so a
-repeated system prompt is not prefilled again.
+Requests are rendered with the model's own chat template and tokenized here; a worker thread
+runs the continuous-batching scheduler (``scheduler.py``), which decodes every admitted
+generation together and streams each one's tokens back to its request's event loop as they are
+sampled. The queue in front of it is bounded: a full queue is AWS's ThrottlingException.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
-import functools
 import logging
 import queue
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,22 +19,17 @@ from typing import Any
 from ...config import ServedModel
 from ...conversation import Conversation, InferenceParams, block_text
 from ...protocol.errors import (
-    ModelErrorException,
     ServiceUnavailableException,
     ThrottlingException,
     ValidationException,
 )
-from ..base import Cancellation, Engine, Event, Finished, Prompt, TextDelta
-from ..stops import StopMatcher
+from ..base import Cancellation, Engine, Event, Finished, Prompt
+from ..prompt_cache import cache_prefix_length
+from ..tools import describe_tools
 from .model_files import resolve_model_path
+from .scheduler import Scheduler
 
 log = logging.getLogger("outcrop.engine")
-
-# Sampling used when a request leaves a parameter unset (documented in docs/configuration.md).
-DEFAULT_TEMPERATURE = 0.7
-DEFAULT_TOP_P = 0.9
-DEFAULT_TOP_K = 40
-REPEAT_PENALTY = 1.1
 
 
 @dataclass
@@ -51,14 +42,6 @@ class _Job:
 
     def emit(self, item: Event | BaseException) -> None:
         self.loop.call_soon_threadsafe(self.events.put_nowait, item)
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled_grammar(text: str) -> Any:
-    """Parsing a GBNF grammar costs milliseconds; tool sets repeat, so keep recent ones."""
-    from llama_cpp import LlamaGrammar
-
-    return LlamaGrammar.from_string(text, verbose=False)
 
 
 class Generation:
@@ -88,10 +71,12 @@ class LlamaCppEngine(Engine):
         self.name = model.name
         self._spec = model
         self.threads = model.threads or threads
+        self.parallel = model.parallel
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
         self._llm: Any = None
         self._formatter: Any = None
         self._worker: threading.Thread | None = None
+        self._scheduler: Scheduler | None = None
         self.context_length = 0
         self.model_path = ""
         # Counters shown by /_outcrop/health (tests use them to see cancellation happen).
@@ -109,14 +94,9 @@ class LlamaCppEngine(Engine):
         self.model_path = resolve_model_path(self._spec.path)
         if on_stage:
             on_stage(f"loading {self.model_path}")
-        llm = Llama(
-            model_path=self.model_path,
-            n_ctx=self._spec.context_length or 0,
-            n_threads=self.threads,
-            n_threads_batch=self.threads,
-            n_batch=self._spec.batch_size,
-            verbose=False,
-        )
+        # This Llama object provides the vocabulary, tokenizer and chat template; its own context is
+        # kept tiny, since generation runs in the scheduler's context.
+        llm = Llama(model_path=self.model_path, n_ctx=256, n_batch=256, n_threads=1, verbose=False)
         template = llm.metadata.get("tokenizer.chat_template")
         if not template:
             raise ValueError(f"{self.model_path} has no chat template in its GGUF metadata")
@@ -126,9 +106,19 @@ class LlamaCppEngine(Engine):
             eos_token=vocab.token_get_text(llm.token_eos()),
             bos_token=vocab.token_get_text(llm.token_bos()),
         )
-        self.context_length = llm.n_ctx()
+        self.context_length = self._spec.context_length or llm._model.n_ctx_train()
+        self._scheduler = Scheduler(
+            llm.model,
+            parallel=self.parallel,
+            context_length=self.context_length,
+            threads=self.threads,
+            batch_size=self._spec.batch_size,
+            stats=self.stats,
+        )
         self._llm = llm
-        self._worker = threading.Thread(target=self._serve, name=f"engine-{self.name}", daemon=True)
+        self._worker = threading.Thread(
+            target=self._scheduler.run, args=(self._jobs,), name=f"engine-{self.name}", daemon=True
+        )
         self._worker.start()
 
     # ---- prompts -------------------------------------------------------------------------
@@ -136,6 +126,9 @@ class LlamaCppEngine(Engine):
     def render(self, conversation: Conversation) -> str:
         messages: list[dict[str, str]] = []
         system = "\n\n".join(t for t in (block_text(b) for b in conversation.system) if t)
+        offer = describe_tools(conversation.tool_config)  # tools are part of the system prompt
+        if offer:
+            system = f"{system}\n\n{offer}" if system else offer
         if system:
             messages.append({"role": "system", "content": system})
         for message in conversation.messages:
@@ -155,10 +148,14 @@ class LlamaCppEngine(Engine):
         if self._llm is None:
             raise ServiceUnavailableException("The model is still loading. Try again shortly.")
         text = self.render(conversation)
-        tokens = self._llm.tokenize(text.encode(), add_bos=False, special=True)
+        tokens = self._tokenize(text)
         if len(tokens) >= self.context_length:
             raise ValidationException("Input is too long for requested model.")
-        return Prompt(tokens=list(tokens), text=text)
+        cached = cache_prefix_length(conversation, tokens, self.render, self._tokenize)
+        return Prompt(tokens=tokens, text=text, cache_prefix=cached)
+
+    def _tokenize(self, text: str) -> list[int]:
+        return list(self._llm.tokenize(text.encode(), add_bos=False, special=True))
 
     # ---- generation ----------------------------------------------------------------------
 
@@ -175,75 +172,6 @@ class LlamaCppEngine(Engine):
 
     def generate(self, prompt: Prompt, params: InferenceParams, cancel: Cancellation) -> AsyncIterator[Event]:
         return aiter(self.submit(prompt, params, cancel))
-
-    def _serve(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            if job.cancel.cancelled:
-                self.stats["cancelled"] += 1
-                continue
-            try:
-                self._run(job)
-            except Exception as exc:  # the model failed: report it to that request only
-                self.stats["failed"] += 1
-                log.exception("generation failed")
-                job.emit(ModelErrorException(f"The model failed to generate: {exc}"))
-
-    def _run(self, job: _Job) -> None:
-        from llama_cpp import llama_vocab_is_eog as is_eog
-
-        llm = self._llm
-        vocab = llm._model.vocab
-        params = job.params
-        n_prompt = len(job.prompt.tokens)
-        room = self.context_length - n_prompt
-        limit = min(params.max_tokens or room, room)
-        temperature = DEFAULT_TEMPERATURE if params.temperature is None else params.temperature
-        stops = StopMatcher(params.stop_sequences)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        produced = 0
-        stop_reason = "max_tokens"
-        matched: str | None = None
-        started = time.perf_counter()
-        if limit <= 0:
-            job.emit(Finished("max_tokens", n_prompt, 0))
-            return
-        for token in llm.generate(
-            job.prompt.tokens,
-            temp=temperature,
-            top_p=DEFAULT_TOP_P if params.top_p is None else params.top_p,
-            top_k=DEFAULT_TOP_K if params.top_k is None else params.top_k,
-            repeat_penalty=REPEAT_PENALTY,
-            reset=True,
-            grammar=_compiled_grammar(params.grammar) if params.grammar else None,
-        ):
-            if job.cancel.cancelled:
-                self.stats["cancelled"] += 1
-                log.info("generation cancelled after %d tokens (client went away)", produced)
-                return
-            if is_eog(vocab, token):
-                stop_reason = "end_turn"
-                break
-            produced += 1
-            piece = decoder.decode(llm.detokenize([token], special=False))
-            text, matched = stops.feed(piece)
-            if text:
-                job.emit(TextDelta(text))
-            if matched is not None:
-                stop_reason = "stop_sequence"
-                break
-            if produced >= limit:
-                break
-        if matched is None:
-            tail = decoder.decode(b"", final=True) + stops.flush()
-            if tail:
-                job.emit(TextDelta(tail))
-        elapsed = time.perf_counter() - started
-        log.debug("generated %d tokens in %.2fs (%s)", produced, elapsed, stop_reason)
-        self.stats["completed"] += 1
-        job.emit(Finished(stop_reason, n_prompt, produced, matched))
 
     def close(self) -> None:
         if self._worker is not None:

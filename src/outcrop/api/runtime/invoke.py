@@ -1,0 +1,178 @@
+"""InvokeModel and InvokeModelWithResponseStream: provider-native bodies, one family at a time.
+
+The model id decides the body format (Bedrock's rule): ``FAMILIES`` maps the catalogue's
+provider name to the codec that serves it. A family supplies three coroutines: answer a body,
+stream an answer, and count the tokens a body would bill (CountTokens' ``invokeModel`` input).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ...catalog import ModelRef
+from ...engines.base import Finished, Prompt
+from ...engines.llamacpp.engine import LlamaCppEngine
+from ...engines.tool_run import Answer
+from ...formats.anthropic import (
+    AnthropicRequest,
+    MessageRenderer,
+    new_message_id,
+    new_tool_use_id,
+    parse_request,
+)
+from ...formats.anthropic_fit import Fitted, fit
+from ...protocol import eventstream
+from ...protocol.errors import NotImplementedOperation
+from ..registry import Call, Reply, StreamReply, operation
+from . import native
+from .converse import SERVED_MODEL_HEADER, require_text_model
+
+CONTEXT_FIT_HEADER = "x-outcrop-context-fit"
+
+
+@dataclass(frozen=True)
+class Family:
+    invoke: Callable[[Call, ModelRef], Awaitable[Reply]]
+    stream: Callable[[Call, ModelRef], Awaitable[StreamReply]]
+    count: Callable[[Call, ModelRef, bytes], int]
+
+
+def _family(ref: ModelRef) -> Family:
+    family = FAMILIES.get(ref.provider)
+    if family is None:
+        raise NotImplementedOperation(
+            f"Outcrop does not serve InvokeModel bodies for {ref.provider} models yet; Converse works for "
+            "every text model."
+        )
+    return family
+
+
+@operation("InvokeModel")
+async def invoke_model(call: Call) -> Reply:
+    ref = call.services.catalog.resolve(call.params["modelId"])
+    return await _family(ref).invoke(call, ref)
+
+
+@operation("InvokeModelWithResponseStream")
+async def invoke_model_with_response_stream(call: Call) -> StreamReply:
+    ref = call.services.catalog.resolve(call.params["modelId"])
+    return await _family(ref).stream(call, ref)
+
+
+def count_invoke_body(call: Call, ref: ModelRef, body: bytes) -> int:
+    """CountTokens for an InvokeModel body: exactly the input tokens InvokeModel would bill."""
+    return _family(ref).count(call, ref, body)
+
+
+def _ms(since: float) -> int:
+    return int((time.perf_counter() - since) * 1000)
+
+
+# ---- Anthropic (Claude) ----------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    request: AnthropicRequest
+    engine: LlamaCppEngine
+    fitted: Fitted
+    answer: Answer
+    prompt: Prompt
+
+    def headers(self) -> list[tuple[str, str]]:
+        out = [(SERVED_MODEL_HEADER, self.engine.name)]
+        if self.fitted.trimmed:
+            out.append((CONTEXT_FIT_HEADER, self.fitted.trimmed))
+        return out
+
+
+def _anthropic_plan(call: Call, ref: ModelRef, body: bytes, *, streaming: bool = False) -> _Plan:
+    require_text_model(ref, streaming=streaming)
+    request = parse_request(body, ref)
+    engine = call.services.engine_for(ref)
+    fitted = fit(request.conversation, engine.prepare, engine.context_length)
+    answer = Answer(engine, fitted.conversation, new_tool_use_id=new_tool_use_id, reasoning=request.reasoning)
+    prompt = answer.prompt() if answer.forced else fitted.prompt
+    return _Plan(request, engine, fitted, answer, prompt)
+
+
+async def _anthropic_invoke(call: Call, ref: ModelRef) -> Reply:
+    started = time.perf_counter()
+    plan = _anthropic_plan(call, ref, call.params.get("body") or b"")
+    plan.answer.start(plan.prompt)
+    renderer = MessageRenderer(new_message_id(), plan.request.model_name)
+    done: Finished | None = None
+    async for event in plan.answer.events():
+        if isinstance(event, Finished):
+            done = event
+        else:
+            renderer.feed(event)
+    assert done is not None
+    message = renderer.message(done)
+    headers = [
+        ("x-amzn-bedrock-input-token-count", str(done.input_tokens)),
+        ("x-amzn-bedrock-output-token-count", str(done.output_tokens)),
+        ("x-amzn-bedrock-invocation-latency", str(_ms(started))),
+        *plan.headers(),
+    ]
+    body = json.dumps(message, ensure_ascii=False).encode()
+    return Reply({"body": body, "contentType": "application/json"}, headers=headers)
+
+
+def _chunk(event: dict[str, Any]) -> bytes:
+    data = base64.b64encode(json.dumps(event, ensure_ascii=False).encode()).decode()
+    return eventstream.event("chunk", {"bytes": data}, pad=True)
+
+
+async def _anthropic_stream(call: Call, ref: ModelRef) -> StreamReply:
+    started = time.perf_counter()
+    plan = _anthropic_plan(call, ref, call.params.get("body") or b"", streaming=True)
+    plan.answer.start(plan.prompt)  # admitted now: a full queue is a plain 429, not a broken stream
+    renderer = MessageRenderer(new_message_id(), plan.request.model_name)
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            first_byte: int | None = None
+            done: Finished | None = None
+            started_message = False
+            async for event in plan.answer.events():
+                if not started_message:
+                    # After the engine's first event: it has admitted the prompt, so message_start's
+                    # usage can say how much of the cached prefix was really reused.
+                    yield _chunk(renderer.start(plan.prompt))
+                    started_message = True
+                if isinstance(event, Finished):
+                    done = event
+                    continue
+                if first_byte is None:
+                    first_byte = _ms(started)
+                for out in renderer.feed(event):
+                    yield _chunk(out)
+            assert done is not None
+            metrics = {
+                "inputTokenCount": done.input_tokens,
+                "outputTokenCount": done.output_tokens,
+                "invocationLatency": _ms(started),
+                "firstByteLatency": first_byte if first_byte is not None else _ms(started),
+            }
+            for out in renderer.finish(done, metrics):
+                yield _chunk(out)
+        finally:
+            plan.answer.cancel()
+
+    return StreamReply(events(), data={"contentType": "application/json"}, headers=plan.headers())
+
+
+def _anthropic_count(call: Call, ref: ModelRef, body: bytes) -> int:
+    return len(_anthropic_plan(call, ref, body).prompt.tokens)
+
+
+FAMILIES: dict[str, Family] = {
+    "Anthropic": Family(invoke=_anthropic_invoke, stream=_anthropic_stream, count=_anthropic_count),
+    **{p: Family(invoke=native.invoke, stream=native.stream, count=native.count) for p in native.PROVIDERS},
+}

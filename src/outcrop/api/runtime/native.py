@@ -1,0 +1,209 @@
+"""InvokeModel / InvokeModelWithResponseStream for every provider-native body but Anthropic's.
+
+One loop drives every family: the codec (``formats/families.py``) parses the body into the
+canonical conversation; the answer runs on the served engine (``engines/tool_run.Answer``:
+free text, grammar-constrained tool calls, reasoning split); the codec's renderer writes the
+native response body or stream chunks. Embedding models go to the embedding engine instead.
+``invoke.py``'s dispatch table maps each provider to ``invoke``, ``stream`` and ``count`` here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from ...catalog import ModelRef
+from ...engines.base import Finished, Prompt
+from ...engines.embeddings import embedding_engine
+from ...engines.llamacpp.engine import LlamaCppEngine
+from ...engines.tool_run import Answer
+from ...formats import embeddings
+from ...formats.anthropic_fit import Fitted, fit
+from ...formats.codec import Codec, NativeRequest, Renderer, metrics_of
+from ...formats.families import PROVIDERS, codec_for
+from ...protocol import eventstream
+from ...protocol.errors import NotImplementedOperation, ValidationException
+from ..registry import Call, Reply, StreamReply
+from .converse import SERVED_MODEL_HEADER, require_text_model
+
+CONTEXT_FIT_HEADER = "x-outcrop-context-fit"
+EMBEDDING_MODEL_HEADER = "x-outcrop-embedding-model"
+
+__all__ = ["PROVIDERS", "count", "invoke", "stream"]
+
+
+def _ms(since: float) -> int:
+    return int((time.perf_counter() - since) * 1000)
+
+
+def _is_embedding(ref: ModelRef) -> bool:
+    return "EMBEDDING" in ref.output_modalities
+
+
+def _has_messages(raw: bytes) -> bool:
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return False
+    return isinstance(body, dict) and "messages" in body
+
+
+def _codec(ref: ModelRef, raw: bytes) -> Codec:
+    codec = codec_for(ref, has_messages=_has_messages(raw))
+    if codec is None:
+        raise NotImplementedOperation(
+            f"Outcrop does not serve InvokeModel bodies for {ref.model_id} yet; Converse works for every "
+            "text model."
+        )
+    return codec
+
+
+@dataclass
+class _Plan:
+    codec: Codec
+    request: NativeRequest
+    engine: LlamaCppEngine
+    fitted: Fitted
+    answer: Answer
+    prompt: Prompt
+
+    def headers(self) -> list[tuple[str, str]]:
+        out = [(SERVED_MODEL_HEADER, self.engine.name)]
+        if self.fitted.trimmed:
+            out.append((CONTEXT_FIT_HEADER, self.fitted.trimmed))
+        return out
+
+
+def _plan(call: Call, ref: ModelRef, raw: bytes, *, streaming: bool = False) -> _Plan:
+    if "TEXT" not in ref.output_modalities:  # image, video and speech models
+        raise NotImplementedOperation(
+            f"Outcrop does not serve {ref.model_id} yet: it serves text and embedding models."
+        )
+    require_text_model(ref, streaming=streaming)
+    codec = _codec(ref, raw)
+    request = codec.parse(raw, ref)
+    engine = call.services.engine_for(ref)
+    fitted = fit(request.conversation, engine.prepare, engine.context_length)
+    answer = Answer(
+        engine, fitted.conversation, new_tool_use_id=codec.new_tool_use_id, reasoning=request.reasoning
+    )
+    prompt = answer.prompt() if answer.forced else fitted.prompt
+    return _Plan(codec, request, engine, fitted, answer, prompt)
+
+
+def _token_headers(done: Finished, started: float) -> list[tuple[str, str]]:
+    return [
+        ("x-amzn-bedrock-input-token-count", str(done.input_tokens)),
+        ("x-amzn-bedrock-output-token-count", str(done.output_tokens)),
+        ("x-amzn-bedrock-invocation-latency", str(_ms(started))),
+    ]
+
+
+async def invoke(call: Call, ref: ModelRef) -> Reply:
+    started = time.perf_counter()
+    raw = call.params.get("body") or b""
+    if _is_embedding(ref):
+        return await _embed(raw, ref, started)
+    plan = _plan(call, ref, raw)
+    plan.answer.start(plan.prompt)
+    answer, done = await _answer(plan, ref, plan.answer)
+    choices = int(plan.request.options.get("n", 1))
+    if choices > 1:  # n: more answers to the same prompt, one after another
+        answers = [answer]
+        for _ in range(choices - 1):
+            again = Answer(plan.engine, plan.fitted.conversation, new_tool_use_id=plan.codec.new_tool_use_id)
+            again.start(plan.prompt)
+            more, more_done = await _answer(plan, ref, again)
+            answers.append(more)
+            done = Finished(done.stop_reason, done.input_tokens, done.output_tokens + more_done.output_tokens)
+        answer = _merge_choices(answers, done)
+    body = json.dumps(answer, ensure_ascii=False).encode()
+    headers = [*_token_headers(done, started), *plan.headers()]
+    return Reply({"body": body, "contentType": "application/json"}, headers=headers)
+
+
+async def _answer(plan: _Plan, ref: ModelRef, answer: Answer) -> tuple[dict[str, Any], Finished]:
+    renderer: Renderer = plan.codec.renderer(plan.request, ref)
+    renderer.start(len(plan.prompt.tokens))
+    done: Finished | None = None
+    async for event in answer.events():
+        if isinstance(event, Finished):
+            done = event
+        else:
+            renderer.feed(event)
+    assert done is not None
+    return renderer.body(done), done
+
+
+def _merge_choices(answers: list[dict[str, Any]], done: Finished) -> dict[str, Any]:
+    """One chat-completions body with every answer's choice, usage summed."""
+    out = answers[0]
+    out["choices"] = [{**a["choices"][0], "index": i} for i, a in enumerate(answers)]
+    if "usage" in out:
+        out["usage"]["completion_tokens"] = done.output_tokens
+        out["usage"]["total_tokens"] = done.input_tokens + done.output_tokens
+    return out
+
+
+def _chunk(event: dict[str, Any]) -> bytes:
+    data = base64.b64encode(json.dumps(event, ensure_ascii=False).encode()).decode()
+    return eventstream.event("chunk", {"bytes": data}, pad=True)
+
+
+async def stream(call: Call, ref: ModelRef) -> StreamReply:
+    started = time.perf_counter()
+    if _is_embedding(ref):
+        raise ValidationException("The model is unsupported for streaming.")
+    plan = _plan(call, ref, call.params.get("body") or b"", streaming=True)
+    if int(plan.request.options.get("n", 1)) > 1:
+        raise ValidationException("n must be 1 when streaming.")
+    plan.answer.start(plan.prompt)  # admitted now: a full queue is a plain 429, not a broken stream
+    renderer = plan.codec.renderer(plan.request, ref)
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            for out in renderer.start(len(plan.prompt.tokens)):
+                yield _chunk(out)
+            first_byte: int | None = None
+            done: Finished | None = None
+            async for event in plan.answer.events():
+                if isinstance(event, Finished):
+                    done = event
+                    continue
+                if first_byte is None:
+                    first_byte = _ms(started)
+                for out in renderer.feed(event):
+                    yield _chunk(out)
+            assert done is not None
+            metrics = metrics_of(done, _ms(started), first_byte if first_byte is not None else _ms(started))
+            for out in renderer.finish(done, metrics):
+                yield _chunk(out)
+        finally:
+            plan.answer.cancel()
+
+    return StreamReply(events(), data={"contentType": "application/json"}, headers=plan.headers())
+
+
+def count(call: Call, ref: ModelRef, raw: bytes) -> int:
+    """CountTokens for a native body: the input tokens InvokeModel would bill for it."""
+    return len(_plan(call, ref, raw).prompt.tokens)
+
+
+async def _embed(raw: bytes, ref: ModelRef, started: float) -> Reply:
+    engine = embedding_engine()
+    request = embeddings.parse(
+        raw, ref, engine.token_counts, lambda text, n, keep_end: engine.truncate(text, n, keep_end=keep_end)
+    )
+    embedded = await engine.embed(request.texts, request.dimensions)
+    body = json.dumps(embeddings.render(request, embedded)).encode()
+    tokens = sum(request.options.get("token_counts") or embedded.token_counts)
+    headers = [
+        ("x-amzn-bedrock-input-token-count", str(tokens)),
+        ("x-amzn-bedrock-invocation-latency", str(_ms(started))),
+        (EMBEDDING_MODEL_HEADER, engine.name),
+    ]
+    return Reply({"body": body, "contentType": "application/json"}, headers=headers)

@@ -1,0 +1,97 @@
+"""The embedding engine: one MiniLM, loaded on first use, shared by every embedding model.
+
+Loading takes a third of a second and 90 MB, so it happens on the first embedding request
+rather than at start-up (servers that never embed never pay). Encoding runs in a worker
+thread, one batch at a time: NumPy's matrix products already use the cores, and two batches at
+once on a 2-core box would only slow each other (and the text engine) down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ...protocol.errors import ServiceUnavailableException
+from .minilm import MiniLM
+from .projection import project
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+@dataclass
+class Embedded:
+    vectors: NDArray[np.float32]  # (n, dimensions), unit length
+    norms: NDArray[np.float32]  # length of each mean-pooled vector before normalisation
+    token_counts: list[int]  # WordPiece tokens of each text (without [CLS]/[SEP])
+
+    def raw(self) -> NDArray[np.float32]:
+        """The vectors at their pooled length (what ``normalize: false`` returns)."""
+        return (self.vectors * self.norms[:, None]).astype(np.float32)
+
+
+class EmbeddingEngine:
+    name = MODEL_NAME
+
+    def __init__(self) -> None:
+        self._model: MiniLM | None = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+
+    @property
+    def native_dimension(self) -> int:
+        return self.model().dimension
+
+    def model(self) -> MiniLM:
+        with self._load_lock:
+            if self._model is None:
+                try:
+                    self._model = MiniLM()
+                except (FileNotFoundError, ImportError) as exc:
+                    raise ServiceUnavailableException(
+                        f"The embedding model is not available: {exc}"
+                    ) from None
+            return self._model
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        model = self.model()
+        return [len(model.tokens(t)) for t in texts]
+
+    def truncate(self, text: str, max_tokens: int, *, keep_end: bool = False) -> str:
+        """``text`` cut to ``max_tokens`` WordPiece tokens, from the start or the end."""
+        model = self.model()
+        encoding = model.tokenizer.encode(text, add_special_tokens=False)
+        if len(encoding.ids) <= max_tokens:
+            return text
+        offsets = encoding.offsets
+        if keep_end:
+            return text[offsets[len(offsets) - max_tokens][0] :]
+        return text[: offsets[max_tokens - 1][1]]
+
+    def embed_sync(self, texts: list[str], dimensions: int | None = None) -> Embedded:
+        model = self.model()
+        with self._run_lock:
+            vectors, norms = model.encode(texts)
+        counts = [len(model.tokens(t)) for t in texts]
+        if dimensions is not None:
+            vectors = project(vectors, dimensions)
+        return Embedded(vectors, norms, counts)
+
+    async def embed(self, texts: list[str], dimensions: int | None = None) -> Embedded:
+        return await asyncio.to_thread(self.embed_sync, texts, dimensions)
+
+
+_ENGINE: EmbeddingEngine | None = None
+_ENGINE_LOCK = threading.Lock()
+
+
+def embedding_engine() -> EmbeddingEngine:
+    """The process's embedding engine (created on first use; weights load on first embed)."""
+    global _ENGINE
+    with _ENGINE_LOCK:
+        if _ENGINE is None:
+            _ENGINE = EmbeddingEngine()
+        return _ENGINE

@@ -1,0 +1,249 @@
+"""One assistant answer, with tools: free text, and a grammar-constrained call when one is made.
+
+``tool_choice`` modes, as a small local model can honour them:
+
+* ``auto``: the model writes freely (full speed, no grammar) with ``<tool_call>`` as a stop
+  sequence. If it opens a call, generation continues from exactly that point under the call
+  grammar, so the call is always well-formed; otherwise its text is the answer. Whether to call
+  is the model's own choice, as with Claude (a 135M model seldom makes it).
+* ``any`` / ``tool``: the answer is prefilled with ``<tool_call>`` and generated under the
+  grammar of all tools (or of the one named), so it is always exactly one valid call.
+* ``none``: tools are not offered; plain text.
+
+The same driver also splits a leading ``<think>…</think>`` (reasoning models) into reasoning
+events when the request asked for reasoning. Every API renders these events its own way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..conversation import Conversation, InferenceParams, Message, block_text
+from ..protocol.errors import ValidationException
+from .base import Cancellation, Event, Finished, Prompt, TextDelta
+from .tools import TOOL_OPEN, CallStream, ToolCall, call_grammar, parse_call, tool_mode, tool_specs
+
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+
+
+@dataclass
+class ReasoningDelta:
+    text: str
+
+
+@dataclass
+class ToolUseStart:
+    tool_use_id: str
+    name: str
+
+
+@dataclass
+class ToolInputDelta:
+    json: str
+
+
+@dataclass
+class ToolUseEnd:
+    call: ToolCall | None  # None: generation stopped before the call was complete
+
+
+AnswerEvent = TextDelta | ReasoningDelta | ToolUseStart | ToolInputDelta | ToolUseEnd | Finished
+
+
+class Runner(Protocol):
+    def prepare(self, conversation: Conversation) -> Prompt: ...
+
+    def submit(
+        self, prompt: Prompt, params: InferenceParams, cancel: Cancellation
+    ) -> AsyncIterable[Event]: ...
+
+
+def with_prefill(conversation: Conversation, text: str) -> Conversation:
+    """The conversation with ``text`` appended to the answer the model continues."""
+    messages = list(conversation.messages)
+    if messages and messages[-1].role == "assistant":
+        earlier = "\n".join(t for t in (block_text(b) for b in messages[-1].content) if t)
+        messages[-1] = Message("assistant", [{"text": earlier + text}])
+    else:
+        messages.append(Message("assistant", [{"text": text}]))
+    return dataclasses.replace(conversation, messages=messages)
+
+
+class Answer:
+    """Plans and runs one answer. ``prompt`` is what is billed; ``start`` admits the generation
+    at once (so a full queue is an HTTP error, not a broken stream); ``events`` streams it."""
+
+    def __init__(
+        self,
+        engine: Runner,
+        conversation: Conversation,
+        *,
+        new_tool_use_id: Callable[[], str],
+        reasoning: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.conversation = conversation
+        self.params = conversation.params
+        self.specs = tool_specs(conversation.tool_config)
+        self.mode = tool_mode(conversation.tool_config)
+        self.tools_on = bool(self.specs) and self.mode.kind != "none"
+        self.forced = self.tools_on and self.mode.forced
+        self.new_tool_use_id = new_tool_use_id
+        self.reasoning = reasoning and not self.forced
+        self._cancel = Cancellation()
+        self._first: AsyncIterable[Event] | None = None
+
+    def prompt(self) -> Prompt:
+        if self.forced:
+            return self.engine.prepare(with_prefill(self.conversation, TOOL_OPEN))
+        return self.engine.prepare(self.conversation)
+
+    def start(self, prompt: Prompt) -> None:
+        if self.forced:
+            params = self._call_params(self.params.max_tokens)
+        elif self.tools_on:
+            params = dataclasses.replace(self.params, stop_sequences=[*self.params.stop_sequences, TOOL_OPEN])
+        else:
+            params = self.params
+        self._first = self.engine.submit(prompt, params, self._cancel)
+
+    def cancel(self) -> None:
+        self._cancel.cancel()
+
+    def _call_params(self, max_tokens: int | None) -> InferenceParams:
+        grammar = call_grammar(self.specs, self.mode.name if self.mode.kind == "tool" else None)
+        return dataclasses.replace(self.params, max_tokens=max_tokens, stop_sequences=[], grammar=grammar)
+
+    async def events(self) -> AsyncIterator[AnswerEvent]:
+        assert self._first is not None, "start() first"
+        try:
+            if self.forced:
+                async for event in self._call(self._first, None):
+                    yield event
+                return
+            text: list[str] = []
+            splitter = _ThinkSplitter() if self.reasoning else None
+            done: Finished | None = None
+            async for event in self._first:
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                    for out in splitter.feed(event.text) if splitter else [event]:
+                        yield out
+                else:
+                    done = event
+            assert done is not None
+            if splitter:
+                for out in splitter.flush():
+                    yield out
+            opened = (
+                self.tools_on
+                and done.stop_reason == "stop_sequence"
+                and done.stop_sequence == TOOL_OPEN
+                and TOOL_OPEN not in self.params.stop_sequences
+            )
+            if not opened:
+                yield done
+                return
+            async for event in self._continue_with_call("".join(text), done):
+                yield event
+        finally:
+            self._cancel.cancel()
+
+    async def _continue_with_call(self, text: str, first: Finished) -> AsyncIterator[AnswerEvent]:
+        left = None if self.params.max_tokens is None else self.params.max_tokens - first.output_tokens
+        out_of_room = dataclasses.replace(first, stop_reason="max_tokens", stop_sequence=None)
+        if left is not None and left <= 0:
+            yield out_of_room
+            return
+        try:
+            prompt = self.engine.prepare(with_prefill(self.conversation, text + TOOL_OPEN))
+        except ValidationException:  # no room left in the context for the call
+            yield out_of_room
+            return
+        generation = self.engine.submit(prompt, self._call_params(left), self._cancel)
+        async for event in self._call(generation, first):
+            yield event
+
+    async def _call(
+        self, generation: AsyncIterable[Event], first: Finished | None
+    ) -> AsyncIterator[AnswerEvent]:
+        """Stream one call. Usage is billed on the first prompt (and its cache accounting) plus
+        everything generated, when the call continues an answer that started as free text."""
+        stream = CallStream()
+        done: Finished | None = None
+        started = False
+        async for event in generation:
+            if isinstance(event, Finished):
+                done = event
+                break
+            name, args = stream.feed(event.text)
+            if name is not None:
+                started = True
+                yield ToolUseStart(self.new_tool_use_id(), name)
+            if args:
+                yield ToolInputDelta(args)
+        assert done is not None
+        rest = stream.finish()
+        if rest:
+            yield ToolInputDelta(rest)
+        call = parse_call(stream.text, self.specs)
+        if started:
+            yield ToolUseEnd(call)
+        stop = "tool_use" if call is not None else "max_tokens"
+        billed = first or done
+        produced = done.output_tokens + (first.output_tokens if first else 0)
+        yield dataclasses.replace(billed, stop_reason=stop, stop_sequence=None, output_tokens=produced)
+
+
+class _ThinkSplitter:
+    """Routes a leading ``<think>…</think>`` to reasoning events, the rest to text."""
+
+    def __init__(self) -> None:
+        self._state = "start"  # start | thinking | text
+        self._held = ""
+
+    def feed(self, piece: str) -> list[AnswerEvent]:
+        self._held += piece
+        out: list[AnswerEvent] = []
+        if self._state == "start":
+            stripped = self._held.lstrip()
+            if THINK_OPEN.startswith(stripped):
+                return out  # could still become <think>
+            if stripped.startswith(THINK_OPEN):
+                self._state = "thinking"
+                self._held = stripped[len(THINK_OPEN) :]
+            else:
+                self._state = "text"
+        if self._state == "thinking":
+            at = self._held.find(THINK_CLOSE)
+            if at < 0:
+                keep = _partial_suffix(self._held, THINK_CLOSE)
+                ready, self._held = self._held[: len(self._held) - keep], self._held[len(self._held) - keep :]
+                if ready:
+                    out.append(ReasoningDelta(ready))
+                return out
+            if at:
+                out.append(ReasoningDelta(self._held[:at]))
+            self._held = self._held[at + len(THINK_CLOSE) :].lstrip()
+            self._state = "text"
+        if self._state == "text" and self._held:
+            out.append(TextDelta(self._held))
+            self._held = ""
+        return out
+
+    def flush(self) -> list[AnswerEvent]:
+        held, self._held = self._held, ""
+        if not held:
+            return []
+        return [ReasoningDelta(held) if self._state == "thinking" else TextDelta(held)]
+
+
+def _partial_suffix(text: str, marker: str) -> int:
+    for k in range(min(len(marker) - 1, len(text)), 0, -1):
+        if text.endswith(marker[:k]):
+            return k
+    return 0

@@ -1,0 +1,123 @@
+"""Claude Code itself (npm @anthropic-ai/claude-code, installed in tests/js), run the way its users
+run it against Bedrock, pointed at Outcrop. Everything stays on loopback: telemetry, error
+reporting and updates are off, and any proxied traffic would go to a dead port."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import ACCESS_KEY, REGION, SECRET_KEY, Server
+
+CLAUDE = Path(__file__).parent / "js" / "node_modules" / ".bin" / "claude"
+PROFILE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+SMALL = "anthropic.claude-3-haiku-20240307-v1:0"
+RUN_SECONDS = 240  # one `claude -p` turn; typically ~10-15 s on 2 cores
+
+pytestmark = pytest.mark.skipif(
+    not CLAUDE.exists(), reason="Claude Code is installed by scripts/install.sh --test (npm ci in tests/js)"
+)
+
+
+def claude(
+    server: Server, tmp_path: Path, prompt: str, model: str, **env: str
+) -> tuple[dict[str, Any], float]:
+    """Run one `claude -p … --output-format json` turn; returns its JSON result and wall time."""
+    home = tmp_path / "home"
+    work = tmp_path / "work"
+    home.mkdir(exist_ok=True)
+    work.mkdir(exist_ok=True)
+    full_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "CLAUDE_CODE_USE_BEDROCK": "1",
+        "ANTHROPIC_BEDROCK_BASE_URL": server.url,
+        "AWS_REGION": REGION,
+        "ANTHROPIC_MODEL": model,
+        "ANTHROPIC_SMALL_FAST_MODEL": SMALL,
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+        **env,
+    }
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(CLAUDE), "-p", prompt, "--output-format", "json"],
+        cwd=work,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=RUN_SECONDS,
+    )
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 0, (
+        f"claude exited {done.returncode}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"claude -p with {model}: {elapsed:.1f} s, result {result.get('result')!r}")
+    return result, elapsed
+
+
+def check_answer(result: dict[str, Any], model: str) -> None:
+    assert result["is_error"] is False and result["subtype"] == "success"
+    assert result["api_error_status"] is None
+    assert isinstance(result["result"], str) and result["result"].strip()
+    assert not result["result"].startswith("API Error")
+    usage = result["modelUsage"][model]
+    assert 0 < usage["inputTokens"] <= 2048, "the ~90 KB request was fitted to the small model"
+    assert usage["outputTokens"] > 0
+
+
+def access_lines(server: Server, since: int) -> list[str]:
+    return [line for line in server.log().splitlines()[since:] if "outcrop.access" in line]
+
+
+def test_claude_code_with_skip_auth_and_a_profile_id(server: Server, tmp_path: Path) -> None:
+    mark = len(server.log().splitlines())
+    result, elapsed = claude(
+        server, tmp_path, "What is the capital of France?", PROFILE, CLAUDE_CODE_SKIP_BEDROCK_AUTH="1"
+    )
+    check_answer(result, PROFILE)
+    assert elapsed < RUN_SECONDS
+    lines = access_lines(server, mark)
+    assert any("GET /inference-profiles ListInferenceProfiles -> 200" in line for line in lines)
+    streams = [line for line in lines if "InvokeModelWithResponseStream" in line]
+    assert streams and all("-> 200" in line for line in streams), lines
+
+
+def test_claude_code_with_sigv4_and_a_profile_arn(auth_server: Server, tmp_path: Path) -> None:
+    """Signed requests, verified: the model-availability probes, then the conversation."""
+    arn = f"arn:aws:bedrock:{REGION}:123456789012:inference-profile/{PROFILE}"
+    mark = len(auth_server.log().splitlines())
+    result, _ = claude(
+        auth_server,
+        tmp_path,
+        "Say hello.",
+        arn,
+        AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+    )
+    check_answer(result, arn)
+    lines = access_lines(auth_server, mark)
+    assert not [line for line in lines if re.search(r"-> 40[13]", line)], "every signature verified"
+    assert any(" InvokeModel -> 200" in line for line in lines), "probes with max_tokens 1 answered"
+    assert any("InvokeModelWithResponseStream -> 200" in line for line in lines)
+
+
+def test_claude_code_with_a_base_model_id(server: Server, tmp_path: Path) -> None:
+    """A model without thinking: Claude Code then asks for max_tokens 4096 and sends no thinking."""
+    result, _ = claude(server, tmp_path, "Name a colour.", SMALL, CLAUDE_CODE_SKIP_BEDROCK_AUTH="1")
+    check_answer(result, SMALL)
