@@ -90,11 +90,17 @@ def stream(runtime: Any, prompt: str, tokens: int, system: str | None = None) ->
     return first, produced
 
 
-def outcrop_aggregate(runtime: Any, n: int, tokens: int) -> tuple[float, list[int]]:
+def story(i: int, run: int) -> str:
+    """A prompt no earlier request shared (beyond the chat template's fixed system prefix), so the
+    server's prefix cache gives it no head start over the raw engine."""
+    return f"Story {run}-{i}: write a long story about {TOPICS[i % len(TOPICS)]}."
+
+
+def outcrop_aggregate(runtime: Any, n: int, tokens: int, run: int) -> tuple[float, list[int]]:
     counts = [0] * n
 
     def worker(i: int) -> None:
-        counts[i] = stream(runtime, f"Write a long story about {TOPICS[i % len(TOPICS)]}.", tokens)[1]
+        counts[i] = stream(runtime, story(i, run), tokens)[1]
 
     started = time.perf_counter()
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
@@ -216,9 +222,9 @@ def main() -> None:
     stream(runtime, "Hello", 8)  # warm-up
     ours: dict[int, list[float]] = {n: [] for n in levels}
     produced: dict[int, list[int]] = {}
-    for _ in range(args.runs):
+    for run in range(args.runs):
         for n in levels:
-            rate, counts = outcrop_aggregate(runtime, n, args.tokens)
+            rate, counts = outcrop_aggregate(runtime, n, args.tokens, run)
             ours[n].append(rate)
             produced[n] = counts
     system = "You are a support agent for a large bookshop. " + " ".join(
@@ -233,9 +239,9 @@ def main() -> None:
 
     raw = RawEngine(args.threads, args.parallel)
     theirs: dict[int, list[float]] = {n: [] for n in levels}
-    for _ in range(args.runs):
+    for run in range(args.runs):
         for n in levels:
-            prompts = [raw.prompt(f"Write a long story about {TOPICS[i % len(TOPICS)]}.") for i in range(n)]
+            prompts = [raw.prompt(story(i, run)) for i in range(n)]
             theirs[n].append(raw.run(prompts, [max(c, 1) for c in produced[n]]))
 
     print(f"threads={args.threads} parallel={args.parallel} tokens<={args.tokens} runs={args.runs} (medians)")

@@ -110,3 +110,34 @@ def test_grammar_in_one_stream_does_not_leak_into_others(runtime: Any) -> None:
     for answer, capital in zip(answers, ("tokyo", "berlin", "cairo"), strict=True):
         assert capital in answer.lower(), answers
         assert not answer.lstrip().startswith("{"), answers
+
+
+def test_overload_is_refused_with_throttling(tmp_path: Path) -> None:
+    """Beyond the running slots and the bounded queue, requests get AWS's ThrottlingException at
+    once instead of waiting without bound."""
+    from botocore.exceptions import ClientError
+
+    from conftest import make_client, stop_server
+
+    srv = start_server(tmp_path, "tight", env={"OUTCROP_PARALLEL": "1", "OUTCROP_MAX_QUEUE": "1"})
+    try:
+        client = make_client("bedrock-runtime", srv.url)
+
+        def call(i: int) -> str:
+            try:
+                client.converse(
+                    modelId=MODEL, messages=[user(f"Write a long essay about topic {i}.")], inferenceConfig={"maxTokens": 200}
+                )
+                return "ok"
+            except ClientError as exc:
+                error = exc.response["Error"]
+                assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+                assert error["Message"] == "Too many requests, please wait before trying again."
+                return str(error["Code"])
+
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            outcomes = list(pool.map(call, range(5)))
+        assert "ok" in outcomes
+        assert "ThrottlingException" in outcomes
+    finally:
+        stop_server(srv)
