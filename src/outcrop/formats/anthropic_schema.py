@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..protocol.errors import ValidationException
+from .body_schema import found, malformed
 
 NOT_COMPLETIONS = '#: subject must not be valid against schema {"required":["messages"]}'
 
@@ -44,28 +44,6 @@ BLOCK_REQUIRED = {
 }
 
 
-def malformed(violations: list[str]) -> ValidationException:
-    return ValidationException(
-        f"Malformed input request: {''.join(violations)}, please reformat your input and try again."
-    )
-
-
-def _found(value: Any) -> str:
-    if value is None:
-        return "Null"
-    if isinstance(value, bool):
-        return "Boolean"
-    if isinstance(value, int):
-        return "Integer"
-    if isinstance(value, float):
-        return "BigDecimal"
-    if isinstance(value, str):
-        return "String"
-    if isinstance(value, list):
-        return "JSONArray"
-    return "JSONObject"
-
-
 _EXPECTED = {
     "integer": ("Integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
     "number": ("Number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
@@ -80,7 +58,7 @@ def _type(path: str, value: Any, kind: str, out: list[str]) -> bool:
     name, test = _EXPECTED[kind]
     if test(value):
         return True
-    out.append(f"{path}: expected type: {name}, found: {_found(value)}")
+    out.append(f"{path}: expected type: {name}, found: {found(value)}")
     return False
 
 
@@ -238,7 +216,7 @@ def _properties(body: dict[str, Any], out: list[str]) -> None:
 def check_body(body: Any) -> None:
     """Raise Bedrock's "Malformed input request" for a body its schema refuses."""
     if not isinstance(body, dict):
-        raise malformed([f"#: expected type: JSONObject, found: {_found(body)}"])
+        raise malformed([f"#: expected type: JSONObject, found: {found(body)}"])
     out: list[str] = []
     _required("#", body, REQUIRED, out)
     for key in body:
