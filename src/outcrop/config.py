@@ -30,6 +30,13 @@ class ServedModel:
     batch_size: int = 512
     # Sequences decoded together (continuous batching); the KV cache holds parallel x context.
     parallel: int = 4
+    # Remote engines (docs/configuration.md, "Remote engines"): "openai" sends the model's requests
+    # to an OpenAI-compatible server at `url` instead of running a GGUF here.
+    engine: str = "llamacpp"  # llamacpp | openai
+    url: str | None = None
+    remote_model: str | None = None  # None: the first model the server lists
+    api_key: str | None = None  # "$NAME": read from environment variable NAME
+    timeout_seconds: float = 120.0
 
 
 @dataclass
@@ -49,6 +56,8 @@ class Settings:
     routes: dict[str, str] = field(default_factory=dict)
     max_queue: int = 64
     log_level: str = "info"
+    # Where durable state (guardrails) lives, as SQLite files.
+    state_dir: str = field(default_factory=lambda: str(Path.home() / ".local/share/outcrop"))
 
     @property
     def open_mode(self) -> bool:
@@ -75,6 +84,13 @@ class Settings:
             raise ConfigError(
                 f"default_model {self.default_model!r} is not one of the models: {sorted(names)}"
             )
+        for m in self.models:
+            if m.engine not in ("llamacpp", "openai"):
+                raise ConfigError(f"model {m.name!r}: engine must be llamacpp or openai, not {m.engine!r}")
+            if m.engine == "openai" and not (m.url or "").startswith(("http://", "https://")):
+                raise ConfigError(f"model {m.name!r}: engine 'openai' needs url = \"http://host:port\"")
+            if m.timeout_seconds <= 0:
+                raise ConfigError(f"model {m.name!r}: timeout_seconds must be positive")
         for pattern, target in self.routes.items():
             if target not in names:
                 raise ConfigError(f"route {pattern!r} points at unknown model {target!r}")
@@ -96,7 +112,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
-    for key in ("host", "region", "account_id", "default_model", "log_level"):
+    for key in ("host", "region", "account_id", "default_model", "log_level", "state_dir"):
         if key in data:
             setattr(settings, key, str(data[key]))
     for key in ("port", "threads", "max_queue"):
@@ -119,12 +135,21 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
                 threads=m.get("threads"),
                 batch_size=int(m.get("batch_size", 512)),
                 parallel=int(m.get("parallel", 4)),
+                engine=str(m.get("engine", "llamacpp")),
+                url=_optional_str(m.get("url")),
+                remote_model=_optional_str(m.get("remote_model")),
+                api_key=_optional_str(m.get("api_key")),
+                timeout_seconds=float(m.get("timeout_seconds", 120.0)),
             )
             for m in data["models"]
         ]
         if "default_model" not in data:
             settings.default_model = settings.models[0].name
     settings.routes.update({str(k): str(v) for k, v in data.get("routes", {}).items()})
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _apply_env(settings: Settings, env: dict[str, str]) -> None:
@@ -159,6 +184,8 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
             default.parallel = int(env["OUTCROP_PARALLEL"])
     if "OUTCROP_LOG_LEVEL" in env:
         settings.log_level = env["OUTCROP_LOG_LEVEL"]
+    if env.get("OUTCROP_STATE_DIR"):
+        settings.state_dir = env["OUTCROP_STATE_DIR"]
 
 
 def load_settings(

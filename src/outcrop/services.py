@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from .catalog import Catalog, ModelRef
 from .config import Settings
 from .engines.llamacpp.engine import LlamaCppEngine
+from .engines.openai_compat import OpenAICompatEngine
 from .protocol.errors import ServiceUnavailableException
 
 
@@ -15,12 +16,14 @@ from .protocol.errors import ServiceUnavailableException
 class Services:
     settings: Settings
     catalog: Catalog
-    engines: dict[str, LlamaCppEngine] = field(default_factory=dict)
+    engines: dict[str, LlamaCppEngine | OpenAICompatEngine] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        engines = {
-            m.name: LlamaCppEngine(m, threads=settings.threads, max_queue=settings.max_queue)
+        engines: dict[str, LlamaCppEngine | OpenAICompatEngine] = {
+            m.name: OpenAICompatEngine(m, max_connections=settings.max_queue)
+            if m.engine == "openai"
+            else LlamaCppEngine(m, threads=settings.threads, max_queue=settings.max_queue)
             for m in settings.models
         }
         return cls(settings, Catalog(settings.region, settings.account_id), engines)
@@ -36,7 +39,7 @@ class Services:
                 return target
         return self.settings.default_model
 
-    def engine_for(self, ref: ModelRef) -> LlamaCppEngine:
+    def engine_for(self, ref: ModelRef) -> LlamaCppEngine | OpenAICompatEngine:
         engine = self.engines[self.served_model_name(ref)]
         if not engine.ready:
             raise ServiceUnavailableException("The model is still loading. Try again shortly.")

@@ -149,19 +149,16 @@ class OutcropApp:
         headers.append(("content-type", "application/vnd.amazon.eventstream"))
         await _start(send, status, headers + reply.headers, request_id)
 
+        payload = op.output_shape.serialization.get("payload")
+        stream_shape = op.output_shape.members[payload] if payload else None
+
         async def pump() -> None:
             try:
                 async for frame in reply.events:
                     await send({"type": "http.response.body", "body": frame, "more_body": True})
             except BedrockError as exc:
-                name = exc.code[0].lower() + exc.code[1:]
-                await send(
-                    {
-                        "type": "http.response.body",
-                        "body": eventstream.exception(name, exc.message),
-                        "more_body": True,
-                    }
-                )
+                frame = eventstream.stream_exception(stream_shape, exc.code, exc.status, exc.message)
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
             except Exception:
                 log.exception("stream failed (request %s)", request_id)
                 frame = eventstream.exception("internalServerException", "Internal server error")

@@ -55,7 +55,7 @@ def event(event_type: str, body: dict[str, Any], *, pad: bool = False) -> bytes:
     )
 
 
-def exception(exception_type: str, message: str) -> bytes:
+def exception(exception_type: str, message: str, **fields: Any) -> bytes:
     """An error inside an already-started stream (``:message-type: exception``)."""
     return encode_message(
         {
@@ -63,5 +63,19 @@ def exception(exception_type: str, message: str) -> bytes:
             ":content-type": "application/json",
             ":message-type": "exception",
         },
-        json.dumps({"message": message}).encode(),
+        json.dumps({"message": message, **fields}).encode(),
     )
+
+
+def stream_exception(stream_shape: Any, code: str, status: int, message: str) -> bytes:
+    """An AWS error as an in-stream exception the operation's event union can carry.
+
+    Each streaming operation models a few exception members (ConverseStream: validation,
+    throttling, serviceUnavailable, internalServer, modelStreamError). Any other error becomes
+    ``modelStreamErrorException`` with the original status and message, as Bedrock reports
+    model failures mid-stream, so clients always get a code they can parse.
+    """
+    name = code[0].lower() + code[1:]
+    if stream_shape is not None and name in stream_shape.members:
+        return exception(name, message)
+    return exception("modelStreamErrorException", message, originalStatusCode=status, originalMessage=message)

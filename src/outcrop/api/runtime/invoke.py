@@ -17,6 +17,7 @@ from typing import Any
 from ...catalog import ModelRef
 from ...engines.base import Finished, Prompt
 from ...engines.llamacpp.engine import LlamaCppEngine
+from ...engines.openai_compat import OpenAICompatEngine
 from ...engines.tool_run import Answer
 from ...formats.anthropic import (
     AnthropicRequest,
@@ -79,7 +80,7 @@ def _ms(since: float) -> int:
 @dataclass
 class _Plan:
     request: AnthropicRequest
-    engine: LlamaCppEngine
+    engine: LlamaCppEngine | OpenAICompatEngine
     fitted: Fitted
     answer: Answer
     prompt: Prompt

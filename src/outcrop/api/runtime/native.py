@@ -20,6 +20,7 @@ from ...catalog import ModelRef
 from ...engines.base import Finished, Prompt
 from ...engines.embeddings import embedding_engine
 from ...engines.llamacpp.engine import LlamaCppEngine
+from ...engines.openai_compat import OpenAICompatEngine
 from ...engines.tool_run import Answer
 from ...formats import embeddings
 from ...formats.anthropic_fit import Fitted, fit
@@ -66,7 +67,7 @@ def _codec(ref: ModelRef, raw: bytes) -> Codec:
 class _Plan:
     codec: Codec
     request: NativeRequest
-    engine: LlamaCppEngine
+    engine: LlamaCppEngine | OpenAICompatEngine
     fitted: Fitted
     answer: Answer
     prompt: Prompt
