@@ -50,6 +50,11 @@ def claude(
         "HTTP_PROXY": "http://127.0.0.1:9",
         "NO_PROXY": "127.0.0.1,localhost",
         "CLAUDE_CODE_MAX_RETRIES": "0",
+        # Claude Code asks for up to 32,000 tokens with a 31,999-token thinking budget; the 135M
+        # default model sometimes rambles that far (measured: 3,900 tokens, 4 minutes on one
+        # thread). docs/anthropic.md tells users to cap it the same way: output 1,500, budget 1,024.
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "1500",
+        "MAX_THINKING_TOKENS": "1024",
         **env,
     }
     started = time.perf_counter()
