@@ -62,6 +62,8 @@ def start_server(
         # One engine thread: test servers share 2 cores with pytest and the clients, and llama.cpp
         # threads that lose their core stall each other (measured: up to 3x slower, worse with 2 servers).
         "OUTCROP_THREADS": os.environ.get("OUTCROP_TEST_THREADS", "1"),
+        # Durable state (guardrails) per server, never in the user's home directory.
+        "OUTCROP_STATE_DIR": str(tmp / f"{name}-state"),
         **(env or {}),
     }
     with open(log_path, "wb") as log:

@@ -126,7 +126,9 @@ def test_overload_is_refused_with_throttling(tmp_path: Path) -> None:
         def call(i: int) -> str:
             try:
                 client.converse(
-                    modelId=MODEL, messages=[user(f"Write a long essay about topic {i}.")], inferenceConfig={"maxTokens": 200}
+                    modelId=MODEL,
+                    messages=[user(f"Write a long essay about topic {i}.")],
+                    inferenceConfig={"maxTokens": 200},
                 )
                 return "ok"
             except ClientError as exc:

@@ -1,0 +1,160 @@
+"""Guardrails control plane: Create/Get/List/Update/Delete and CreateGuardrailVersion, stored in
+SQLite under ``state_dir``.
+
+AWS moves a guardrail through CREATING/UPDATING/VERSIONING to READY; here the work is done when
+the call returns, so every version reads READY at once (clients that poll GetGuardrail stop at
+the first poll).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...catalog.pagination import page
+from ...guardrails import ids
+from ...guardrails.policy import document
+from ...protocol.errors import ConflictException, ResourceNotFoundException, ValidationException
+from ...store.guardrails import GuardrailStore, GuardrailVersion, NameTaken, open_store
+from ..registry import Call, Reply, operation
+
+
+def store(call: Call) -> GuardrailStore:
+    return open_store(call.services.settings.state_dir)
+
+
+def _not_found(identifier: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"Guardrail {identifier} was not found.")
+
+
+def _name_taken(name: str) -> ConflictException:
+    return ConflictException(f"A guardrail with the name {name} already exists.")
+
+
+def resolve(call: Call, identifier: str) -> str:
+    """The stored id an identifier names, or ResourceNotFoundException."""
+    settings = call.services.settings
+    guardrail_id = ids.parse(identifier, settings.region, settings.account_id)
+    if not guardrail_id or store(call).get(guardrail_id) is None:
+        raise _not_found(identifier)
+    return guardrail_id
+
+
+def _arn(call: Call, guardrail_id: str) -> str:
+    return ids.arn(call.services.settings.region, call.services.settings.account_id, guardrail_id)
+
+
+def _document(call: Call) -> dict[str, Any]:
+    settings = call.services.settings
+    return document(call.params, settings.region, settings.account_id)
+
+
+def _check_tags(tags: list[dict[str, str]]) -> None:
+    keys = [t["key"] for t in tags]
+    if len(keys) != len(set(keys)):
+        raise ValidationException("Duplicate tag keys are not allowed.")
+
+
+@operation("CreateGuardrail")
+async def create_guardrail(call: Call) -> Reply:
+    doc = _document(call)
+    tags = list(call.params.get("tags", []))
+    _check_tags(tags)
+    guardrail_id = ids.new_id()
+    try:
+        created = store(call).create(guardrail_id, call.params["name"], doc, tags)
+    except NameTaken:
+        raise _name_taken(call.params["name"]) from None
+    return Reply(
+        {
+            "guardrailId": guardrail_id,
+            "guardrailArn": _arn(call, guardrail_id),
+            "version": "DRAFT",
+            "createdAt": created,
+        }
+    )
+
+
+def _full(call: Call, v: GuardrailVersion) -> dict[str, Any]:
+    return {
+        "name": v.name,
+        "guardrailId": v.guardrail_id,
+        "guardrailArn": _arn(call, v.guardrail_id),
+        "version": v.version,
+        "status": "READY",
+        **v.document,
+        "createdAt": v.created_at,
+        "updatedAt": v.updated_at,
+    }
+
+
+def _summary(call: Call, v: GuardrailVersion) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": v.guardrail_id,
+        "arn": _arn(call, v.guardrail_id),
+        "status": "READY",
+        "name": v.name,
+        "version": v.version,
+        "createdAt": v.created_at,
+        "updatedAt": v.updated_at,
+    }
+    for key in ("description", "crossRegionDetails"):
+        if key in v.document:
+            item[key] = v.document[key]
+    return item
+
+
+@operation("GetGuardrail")
+async def get_guardrail(call: Call) -> Reply:
+    identifier = call.params["guardrailIdentifier"]
+    guardrail_id = resolve(call, identifier)
+    version = call.params.get("guardrailVersion") or "DRAFT"
+    found = store(call).get(guardrail_id, version)
+    if found is None:
+        raise ResourceNotFoundException(f"Guardrail {identifier} version {version} was not found.")
+    return Reply(_full(call, found))
+
+
+@operation("ListGuardrails")
+async def list_guardrails(call: Call) -> Reply:
+    identifier = call.params.get("guardrailIdentifier")
+    versions = store(call).versions(resolve(call, identifier)) if identifier else store(call).drafts()
+    items, next_token = page(versions, call.params.get("maxResults"), call.params.get("nextToken"))
+    data: dict[str, Any] = {"guardrails": [_summary(call, v) for v in items]}
+    if next_token:
+        data["nextToken"] = next_token
+    return Reply(data)
+
+
+@operation("UpdateGuardrail")
+async def update_guardrail(call: Call) -> Reply:
+    guardrail_id = resolve(call, call.params["guardrailIdentifier"])
+    doc = _document(call)
+    try:
+        updated = store(call).update_draft(guardrail_id, call.params["name"], doc)
+    except NameTaken:
+        raise _name_taken(call.params["name"]) from None
+    return Reply(
+        {
+            "guardrailId": guardrail_id,
+            "guardrailArn": _arn(call, guardrail_id),
+            "version": "DRAFT",
+            "updatedAt": updated,
+        }
+    )
+
+
+@operation("CreateGuardrailVersion")
+async def create_guardrail_version(call: Call) -> Reply:
+    guardrail_id = resolve(call, call.params["guardrailIdentifier"])
+    version = store(call).snapshot(guardrail_id, call.params.get("description"))
+    return Reply({"guardrailId": guardrail_id, "version": version})
+
+
+@operation("DeleteGuardrail")
+async def delete_guardrail(call: Call) -> Reply:
+    identifier = call.params["guardrailIdentifier"]
+    guardrail_id = resolve(call, identifier)
+    version = call.params.get("guardrailVersion")
+    if not store(call).delete(guardrail_id, version):
+        raise ResourceNotFoundException(f"Guardrail {identifier} version {version} was not found.")
+    return Reply({})

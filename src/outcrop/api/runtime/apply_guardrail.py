@@ -1,0 +1,24 @@
+"""ApplyGuardrail: evaluate a stored guardrail version over the given content (guardrails/apply.py)."""
+
+from __future__ import annotations
+
+from ...guardrails import ids
+from ...guardrails.apply import apply
+from ...protocol.errors import ValidationException
+from ...store.guardrails import open_store
+from ..registry import Call, Reply, operation
+
+# Bedrock's answer for an unknown id and for an unknown version alike (observed by users).
+NOT_FOUND = "The guardrail identifier or version provided in the request does not exist."
+
+
+@operation("ApplyGuardrail")
+async def apply_guardrail(call: Call) -> Reply:
+    settings = call.services.settings
+    params = call.params
+    guardrail_id = ids.parse(params["guardrailIdentifier"], settings.region, settings.account_id)
+    version = params.get("guardrailVersion") or "DRAFT"
+    found = open_store(settings.state_dir).get(guardrail_id, version) if guardrail_id else None
+    if found is None:
+        raise ValidationException(NOT_FOUND)
+    return Reply(apply(found.document, params["source"], list(params["content"]), params.get("outputScope")))
