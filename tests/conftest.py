@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -41,8 +42,11 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    ca: Path | None = None  # the certificate to trust when the server speaks https
+
     def health(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/_outcrop/health", timeout=5) as response:
+        context = ssl.create_default_context(cafile=str(self.ca)) if self.ca else None
+        with urllib.request.urlopen(f"{self.url}/_outcrop/health", timeout=5, context=context) as response:
             return dict(json.load(response))
 
 
@@ -53,7 +57,11 @@ def free_port() -> int:
 
 
 def start_server(
-    tmp: Path, name: str, env: dict[str, str] | None = None, args: list[str] | None = None
+    tmp: Path,
+    name: str,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    ca: Path | None = None,
 ) -> Server:
     port = free_port()
     log_path = tmp / f"{name}.log"
@@ -73,7 +81,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             env=full_env,
         )
-    server = Server(f"http://127.0.0.1:{port}", port, process, log_path)
+    server = Server(f"{'https' if ca else 'http'}://127.0.0.1:{port}", port, process, log_path, ca)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:

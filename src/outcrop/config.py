@@ -56,6 +56,9 @@ class Settings:
     routes: dict[str, str] = field(default_factory=dict)
     max_queue: int = 64
     log_level: str = "info"
+    # HTTPS on the same port instead of cleartext (botocore sends bearer API keys only over https).
+    tls_cert: str | None = None
+    tls_key: str | None = None
     # Where durable state (guardrails) lives, as SQLite files.
     state_dir: str = field(default_factory=lambda: str(Path.home() / ".local/share/outcrop"))
 
@@ -79,6 +82,11 @@ class Settings:
                 "use it. Set OUTCROP_ACCESS_KEY_ID and OUTCROP_SECRET_ACCESS_KEY (or [[auth.credentials]] "
                 "/ auth.api_keys in the config file), or bind to 127.0.0.1."
             )
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("TLS needs both a certificate and its key (tls_cert and tls_key)")
+        for path in (self.tls_cert, self.tls_key):
+            if path and not Path(path).expanduser().is_file():
+                raise ConfigError(f"TLS file not found: {path}")
         names = {m.name for m in self.models}
         if self.default_model not in names:
             raise ConfigError(
@@ -118,6 +126,11 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
     for key in ("port", "threads", "max_queue"):
         if key in data:
             setattr(settings, key, int(data[key]))
+    tls = data.get("tls", {})
+    if "cert" in tls:
+        settings.tls_cert = str(tls["cert"])
+    if "key" in tls:
+        settings.tls_key = str(tls["key"])
     auth = data.get("auth", {})
     if "mode" in auth:
         settings.auth_mode = str(auth["mode"])
@@ -182,6 +195,10 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
             default.context_length = int(env["OUTCROP_CONTEXT_LENGTH"])
         if "OUTCROP_PARALLEL" in env:
             default.parallel = int(env["OUTCROP_PARALLEL"])
+    if env.get("OUTCROP_TLS_CERT"):
+        settings.tls_cert = env["OUTCROP_TLS_CERT"]
+    if env.get("OUTCROP_TLS_KEY"):
+        settings.tls_key = env["OUTCROP_TLS_KEY"]
     if "OUTCROP_LOG_LEVEL" in env:
         settings.log_level = env["OUTCROP_LOG_LEVEL"]
     if env.get("OUTCROP_STATE_DIR"):

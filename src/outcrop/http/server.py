@@ -17,8 +17,9 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
-from granian.constants import HTTPModes, Interfaces
+from granian.constants import HTTPModes, Interfaces, SSLProtocols
 from granian.server.embed import Server as GranianServer
 
 from ..config import Settings
@@ -79,13 +80,19 @@ async def run(settings: Settings) -> None:
         http=HTTPModes.auto,
         websockets=False,
         log_enabled=False,
+        # HTTPS (HTTP/2 by ALPN, or HTTP/1.1) when configured: botocore sends bearer API keys only
+        # over https, and some deployments need TLS on the wire.
+        ssl_cert=Path(settings.tls_cert).expanduser() if settings.tls_cert else None,
+        ssl_key=Path(settings.tls_key).expanduser() if settings.tls_key else None,
+        ssl_protocol_min=SSLProtocols.tls12,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, server.stop)
     serving = asyncio.ensure_future(server.serve())
     log.info(
-        "Outcrop listening on http://%s:%d (auth: %s)",
+        "Outcrop listening on %s://%s:%d (auth: %s)",
+        "https" if settings.tls_cert else "http",
         settings.host,
         settings.port,
         "open, loopback only" if settings.open_mode else "SigV4 / API keys verified",
@@ -97,7 +104,8 @@ async def run(settings: Settings) -> None:
         log.error("Could not load the model: %s", loader.exception())
         server.stop()
     elif loader in done:
-        log.info("Ready: health at http://%s:%d/_outcrop/health", settings.host, settings.port)
+        scheme = "https" if settings.tls_cert else "http"
+        log.info("Ready: health at %s://%s:%d/_outcrop/health", scheme, settings.host, settings.port)
     await serving
     if not loader.done():
         loader.cancel()
