@@ -28,9 +28,11 @@ WEATHER = {
         "inputSchema": {"json": WEATHER_SCHEMA},
     }
 }
+# Ids are bounded: an unbounded string can run past maxTokens, and then the answer ends with
+# max_tokens and no complete toolUse (as it would on Bedrock).
 ORDER_SCHEMA = {
     "type": "object",
-    "properties": {"order_id": {"type": "string"}, "include_items": {"type": "boolean"}},
+    "properties": {"order_id": {"type": "string", "maxLength": 16}, "include_items": {"type": "boolean"}},
     "required": ["order_id"],
 }
 ORDER = {
@@ -42,7 +44,7 @@ ORDER = {
 }
 REFUND_SCHEMA = {
     "type": "object",
-    "properties": {"order_id": {"type": "string"}, "amount": {"type": "number", "minimum": 0}},
+    "properties": {"order_id": {"type": "string", "maxLength": 16}, "amount": {"type": "number", "minimum": 0}},
     "required": ["order_id", "amount"],
 }
 REFUND = {

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from ..config import ServedModel
-from ..conversation import Conversation, InferenceParams, block_text
+from ..conversation import Conversation, InferenceParams
 from ..protocol.errors import (
     BedrockError,
     ModelErrorException,
@@ -41,9 +41,9 @@ from ..protocol.errors import (
     ValidationException,
 )
 from .base import Cancellation, Engine, Event, Finished, Prompt, TextDelta
+from .chat import chat_messages
 from .stops import StopMatcher
 from .tool_run import THINK_CLOSE, THINK_OPEN
-from .tools import describe_tools
 
 log = logging.getLogger("outcrop.engine")
 
@@ -68,21 +68,6 @@ class RemotePrompt(Prompt):
     messages: list[dict[str, str]] = field(default_factory=list)
     prefill: bool = False  # the last message is an assistant answer to continue
     exact: bool = False  # tokens came from the remote's tokenizer
-
-
-def chat_messages(conversation: Conversation) -> list[dict[str, str]]:
-    """The conversation as OpenAI chat messages, rendered as the local engine renders it."""
-    messages: list[dict[str, str]] = []
-    system = "\n\n".join(t for t in (block_text(b) for b in conversation.system) if t)
-    offer = describe_tools(conversation.tool_config)
-    if offer:
-        system = f"{system}\n\n{offer}" if system else offer
-    if system:
-        messages.append({"role": "system", "content": system})
-    for message in conversation.messages:
-        text = "\n".join(t for t in (block_text(b) for b in message.content) if t)
-        messages.append({"role": message.role, "content": text})
-    return messages
 
 
 def _api_key(value: str | None) -> str | None:

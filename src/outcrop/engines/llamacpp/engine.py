@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...config import ServedModel
-from ...conversation import Conversation, InferenceParams, block_text
+from ...conversation import Conversation, InferenceParams
 from ...protocol.errors import (
     ServiceUnavailableException,
     ThrottlingException,
     ValidationException,
 )
 from ..base import Cancellation, Engine, Event, Finished, Prompt
+from ..chat import chat_messages
 from ..prompt_cache import cache_prefix_length
-from ..tools import describe_tools
 from .model_files import resolve_model_path
 from .scheduler import Scheduler
 
@@ -124,16 +124,7 @@ class LlamaCppEngine(Engine):
     # ---- prompts -------------------------------------------------------------------------
 
     def render(self, conversation: Conversation) -> str:
-        messages: list[dict[str, str]] = []
-        system = "\n\n".join(t for t in (block_text(b) for b in conversation.system) if t)
-        offer = describe_tools(conversation.tool_config)  # tools are part of the system prompt
-        if offer:
-            system = f"{system}\n\n{offer}" if system else offer
-        if system:
-            messages.append({"role": "system", "content": system})
-        for message in conversation.messages:
-            text = "\n".join(t for t in (block_text(b) for b in message.content) if t)
-            messages.append({"role": message.role, "content": text})
+        messages = chat_messages(conversation)
         # A trailing assistant message is a prefill: the model continues it.
         prefill = messages[-1]["role"] == "assistant" if messages else False
         if prefill:
