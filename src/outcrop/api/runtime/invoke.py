@@ -15,10 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...catalog import ModelRef
-from ...engines.base import Finished, Prompt
-from ...engines.llamacpp.engine import LlamaCppEngine
-from ...engines.openai_compat import OpenAICompatEngine
-from ...engines.tool_run import Answer
+from ...engines.base import Finished
 from ...formats.anthropic import (
     AnthropicRequest,
     MessageRenderer,
@@ -26,14 +23,12 @@ from ...formats.anthropic import (
     new_tool_use_id,
     parse_request,
 )
-from ...formats.anthropic_fit import Fitted, fit
 from ...protocol import eventstream
 from ...protocol.errors import NotImplementedOperation
 from ..registry import Call, Reply, StreamReply, operation
 from . import native
-from .converse import SERVED_MODEL_HEADER, require_text_model
-
-CONTEXT_FIT_HEADER = "x-outcrop-context-fit"
+from .converse import require_text_model
+from .fitted import FittedAnswer
 
 
 @dataclass(frozen=True)
@@ -78,28 +73,20 @@ def _ms(since: float) -> int:
 
 
 @dataclass
-class _Plan:
+class _Plan(FittedAnswer):
     request: AnthropicRequest
-    engine: LlamaCppEngine | OpenAICompatEngine
-    fitted: Fitted
-    answer: Answer
-    prompt: Prompt
-
-    def headers(self) -> list[tuple[str, str]]:
-        out = [(SERVED_MODEL_HEADER, self.engine.name)]
-        if self.fitted.trimmed:
-            out.append((CONTEXT_FIT_HEADER, self.fitted.trimmed))
-        return out
 
 
 def _anthropic_plan(call: Call, ref: ModelRef, body: bytes, *, streaming: bool = False) -> _Plan:
     require_text_model(ref, streaming=streaming)
     request = parse_request(body, ref)
-    engine = call.services.engine_for(ref)
-    fitted = fit(request.conversation, engine.prepare, engine.context_length)
-    answer = Answer(engine, fitted.conversation, new_tool_use_id=new_tool_use_id, reasoning=request.reasoning)
-    prompt = answer.prompt() if answer.forced else fitted.prompt
-    return _Plan(request, engine, fitted, answer, prompt)
+    return _Plan.plan(
+        call.services.engine_for(ref),
+        request.conversation,
+        reasoning=request.reasoning,
+        new_tool_use_id=new_tool_use_id,
+        request=request,
+    )
 
 
 async def _anthropic_invoke(call: Call, ref: ModelRef) -> Reply:

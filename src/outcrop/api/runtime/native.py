@@ -17,21 +17,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...catalog import ModelRef
-from ...engines.base import Finished, Prompt
+from ...engines.base import Finished
 from ...engines.embeddings import embedding_engine
-from ...engines.llamacpp.engine import LlamaCppEngine
-from ...engines.openai_compat import OpenAICompatEngine
 from ...engines.tool_run import Answer
 from ...formats import embeddings
-from ...formats.anthropic_fit import Fitted, fit
 from ...formats.codec import Codec, NativeRequest, Renderer, metrics_of
 from ...formats.families import PROVIDERS, codec_for
 from ...protocol import eventstream
 from ...protocol.errors import NotImplementedOperation, ValidationException
 from ..registry import Call, Reply, StreamReply
-from .converse import SERVED_MODEL_HEADER, require_text_model
+from .converse import require_text_model
+from .fitted import FittedAnswer
 
-CONTEXT_FIT_HEADER = "x-outcrop-context-fit"
 EMBEDDING_MODEL_HEADER = "x-outcrop-embedding-model"
 
 __all__ = ["PROVIDERS", "count", "invoke", "stream"]
@@ -64,19 +61,9 @@ def _codec(ref: ModelRef, raw: bytes) -> Codec:
 
 
 @dataclass
-class _Plan:
+class _Plan(FittedAnswer):
     codec: Codec
     request: NativeRequest
-    engine: LlamaCppEngine | OpenAICompatEngine
-    fitted: Fitted
-    answer: Answer
-    prompt: Prompt
-
-    def headers(self) -> list[tuple[str, str]]:
-        out = [(SERVED_MODEL_HEADER, self.engine.name)]
-        if self.fitted.trimmed:
-            out.append((CONTEXT_FIT_HEADER, self.fitted.trimmed))
-        return out
 
 
 def _plan(call: Call, ref: ModelRef, raw: bytes, *, streaming: bool = False) -> _Plan:
@@ -87,13 +74,14 @@ def _plan(call: Call, ref: ModelRef, raw: bytes, *, streaming: bool = False) -> 
     require_text_model(ref, streaming=streaming)
     codec = _codec(ref, raw)
     request = codec.parse(raw, ref)
-    engine = call.services.engine_for(ref)
-    fitted = fit(request.conversation, engine.prepare, engine.context_length)
-    answer = Answer(
-        engine, fitted.conversation, new_tool_use_id=codec.new_tool_use_id, reasoning=request.reasoning
+    return _Plan.plan(
+        call.services.engine_for(ref),
+        request.conversation,
+        reasoning=request.reasoning,
+        new_tool_use_id=codec.new_tool_use_id,
+        codec=codec,
+        request=request,
     )
-    prompt = answer.prompt() if answer.forced else fitted.prompt
-    return _Plan(codec, request, engine, fitted, answer, prompt)
 
 
 def _token_headers(done: Finished, started: float) -> list[tuple[str, str]]:
