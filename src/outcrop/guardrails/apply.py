@@ -1,132 +1,66 @@
-"""Run a guardrail's evaluated policies over ApplyGuardrail content and build AWS's response.
+"""Run a guardrail's policies over ApplyGuardrail-shaped content and build AWS's response.
 
 Text blocks qualified only as ``grounding_source`` or ``query`` are references for contextual
-grounding, not content to guard, so the word and sensitive-information policies skip them (and
-coverage counts them as unguarded). Images are counted, never evaluated.
+grounding, not content to guard: no filter runs on them and coverage counts them as unguarded.
+Contextual grounding scores the guarded text of an OUTPUT against them. Images are counted, never
+evaluated.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from .pii import find_all
-from .regexes import find_regex
+from .assess import (
+    Findings,
+    assess_content,
+    assess_grounding,
+    assess_sensitive,
+    assess_topics,
+    assess_words,
+    undetected_filters,
+    undetected_topics,
+)
 from .spans import Span, mask, non_overlapping
-from .words import find_profanity, find_words
 
 Params = dict[str, Any]
-PAST = {"BLOCK": "BLOCKED", "ANONYMIZE": "ANONYMIZED", "NONE": "NONE"}
-
-
-@dataclass
-class _Findings:
-    custom_words: list[Params] = field(default_factory=list)
-    managed_words: list[Params] = field(default_factory=list)
-    pii: list[Params] = field(default_factory=list)
-    regexes: list[Params] = field(default_factory=list)
-    to_mask: list[tuple[Span, str]] = field(default_factory=list)
-    blocked: bool = False
-
-
-def _active(item: Params, source: str) -> tuple[bool, str]:
-    """Whether an entry applies to this source, and its action there."""
-    prefix = "input" if source == "INPUT" else "output"
-    return bool(item.get(f"{prefix}Enabled", True)), str(
-        item.get(f"{prefix}Action", item.get("action", "BLOCK"))
-    )
-
-
-def _record(findings: _Findings, action: str) -> str:
-    past = PAST[action]
-    if past == "BLOCKED":
-        findings.blocked = True
-    return past
-
-
-def _word_policy(policy: Params, text: str, source: str, found: _Findings) -> None:
-    for entry in policy.get("words", []):
-        enabled, action = _active(entry, source)
-        if (
-            enabled
-            and find_words(text, [entry["text"]])
-            and not any(w["match"] == entry["text"] for w in found.custom_words)
-        ):
-            found.custom_words.append(
-                {"match": entry["text"], "action": _record(found, action), "detected": True}
-            )
-    for entry in policy.get("managedWordLists", []):
-        enabled, action = _active(entry, source)
-        if not enabled:
-            continue
-        for span in find_profanity(text):
-            if not any(w["match"] == span.label for w in found.managed_words):
-                found.managed_words.append(
-                    {
-                        "match": span.label,
-                        "type": entry["type"],
-                        "action": _record(found, action),
-                        "detected": True,
-                    }
-                )
-
-
-def _sensitive_policy(policy: Params, text: str, source: str, found: _Findings) -> list[Span]:
-    """Record detections; return the spans to anonymise in this block."""
-    actions: dict[str, str] = {}
-    for entry in policy.get("piiEntities", []):
-        enabled, action = _active(entry, source)
-        if enabled:
-            actions[entry["type"]] = action
-    anonymise: list[Span] = []
-    for span in find_all(text, list(actions)):
-        action = actions[span.label]
-        found.pii.append(
-            {"match": span.text, "type": span.label, "action": _record(found, action), "detected": True}
-        )
-        if action == "ANONYMIZE":
-            anonymise.append(span)
-    for entry in policy.get("regexes", []):
-        enabled, action = _active(entry, source)
-        if not enabled:
-            continue
-        for span in find_regex(text, entry["name"], entry["pattern"]):
-            found.regexes.append(
-                {
-                    "name": entry["name"],
-                    "match": span.text,
-                    "regex": entry["pattern"],
-                    "action": _record(found, action),
-                    "detected": True,
-                }
-            )
-            if action == "ANONYMIZE":
-                anonymise.append(span)
-    return anonymise
 
 
 def _units(chars: int) -> int:
     return math.ceil(chars / 1000) if chars else 0
 
 
+def _qualifiers(block: Params) -> set[str]:
+    return set(block.get("qualifiers") or [])
+
+
 def _guarded(block: Params) -> bool:
-    qualifiers = set(block.get("qualifiers") or [])
+    qualifiers = _qualifiers(block)
     return not qualifiers or "guard_content" in qualifiers
 
 
-def apply(document: Params, source: str, content: list[Params], output_scope: str | None) -> Params:
-    """ApplyGuardrail's output members for ``content`` under one guardrail version.
+def _references(content: list[Params], qualifier: str) -> str:
+    texts = [
+        str((item.get("text") or {}).get("text", ""))
+        for item in content
+        if qualifier in _qualifiers(item.get("text") or {})
+    ]
+    return "\n".join(t for t in texts if t)
 
-    ``output_scope`` FULL changes nothing yet: every detection is already reported, and AWS
-    exempts word and regex filters from it.
-    """
+
+def apply(document: Params, source: str, content: list[Params], output_scope: str | None) -> Params:
+    """ApplyGuardrail's output members for ``content`` under one guardrail version (a stored
+    policy document). Synchronous and CPU-bound: callers run it in a worker thread."""
     started = time.perf_counter()
     words = document.get("wordPolicy")
     sensitive = document.get("sensitiveInformationPolicy")
-    found = _Findings()
+    topics = document.get("topicPolicy")
+    filters = document.get("contentPolicy")
+    grounding = document.get("contextualGroundingPolicy")
+    found = Findings()
     masked: list[str] = []
+    guarded_texts: list[str] = []
     total = guarded = images = units = 0
     for item in content:
         if "image" in item:
@@ -140,16 +74,25 @@ def apply(document: Params, source: str, content: list[Params], output_scope: st
             continue
         guarded += len(text)
         units += _units(len(text))
+        guarded_texts.append(text)
+        if topics:
+            assess_topics(topics, text, source, found)
+        if filters:
+            assess_content(filters, text, source, found)
         if words:
-            _word_policy(words, text, source, found)
-        spans = _sensitive_policy(sensitive, text, source, found) if sensitive else []
+            assess_words(words, text, source, found)
+        spans: list[Span] = assess_sensitive(sensitive, text, source, found) if sensitive else []
         masked.append(mask(text, [(s, "{" + s.label + "}") for s in non_overlapping(spans)]))
-    anonymised = any(d["action"] == "ANONYMIZED" for d in found.pii + found.regexes)
-    intervened = found.blocked or anonymised
+    grounding_units = 0
+    if grounding and source == "OUTPUT" and guarded_texts:
+        sources, query = _references(content, "grounding_source"), _references(content, "query")
+        assess_grounding(grounding, sources, query, "\n".join(guarded_texts), found)
+        if found.grounding:
+            grounding_units = _units(len(sources)) + _units(len(query)) + units
     if found.blocked:
         key = "blockedInputMessaging" if source == "INPUT" else "blockedOutputsMessaging"
         outputs = [{"text": document[key]}]
-    elif anonymised:
+    elif found.anonymised:
         outputs = [{"text": t} for t in masked]
     else:
         outputs = []
@@ -158,15 +101,26 @@ def apply(document: Params, source: str, content: list[Params], output_scope: st
     if images:
         coverage["images"] = {"guarded": 0, "total": images}
     usage = {
-        "topicPolicyUnits": 0,
-        "contentPolicyUnits": 0,
+        "topicPolicyUnits": units if topics else 0,
+        "contentPolicyUnits": units if filters else 0,
         "wordPolicyUnits": units if words else 0,
         "sensitiveInformationPolicyUnits": units if sensitive_cfg.get("piiEntities") else 0,
         "sensitiveInformationPolicyFreeUnits": units if sensitive_cfg.get("regexes") else 0,
-        "contextualGroundingPolicyUnits": 0,
+        "contextualGroundingPolicyUnits": grounding_units,
         "contentPolicyImageUnits": 0,
     }
+    full = output_scope == "FULL"
     assessment: Params = {}
+    topic_list = list(found.topics.values()) + (
+        undetected_topics(topics, source, found) if full and topics else []
+    )
+    if topic_list:
+        assessment["topicPolicy"] = {"topics": topic_list}
+    filter_list = list(found.filters.values()) + (
+        undetected_filters(filters, source, found) if full and filters else []
+    )
+    if filter_list:
+        assessment["contentPolicy"] = {"filters": filter_list}
     if found.custom_words or found.managed_words:
         assessment["wordPolicy"] = {
             "customWords": found.custom_words,
@@ -174,6 +128,8 @@ def apply(document: Params, source: str, content: list[Params], output_scope: st
         }
     if found.pii or found.regexes:
         assessment["sensitiveInformationPolicy"] = {"piiEntities": found.pii, "regexes": found.regexes}
+    if found.grounding:
+        assessment["contextualGroundingPolicy"] = {"filters": found.grounding}
     assessment["invocationMetrics"] = {
         "guardrailProcessingLatency": round((time.perf_counter() - started) * 1000),
         "usage": usage,
@@ -181,13 +137,13 @@ def apply(document: Params, source: str, content: list[Params], output_scope: st
     }
     result: Params = {
         "usage": usage,
-        "action": "GUARDRAIL_INTERVENED" if intervened else "NONE",
+        "action": "GUARDRAIL_INTERVENED" if found.intervened else "NONE",
         "outputs": outputs,
         "assessments": [assessment],
         "guardrailCoverage": coverage,
     }
     # "Guardrail blocked." is as captured from Bedrock; the other two are Outcrop's wording.
-    if intervened:
+    if found.intervened:
         result["actionReason"] = "Guardrail blocked." if found.blocked else "Guardrail masked."
     else:
         result["actionReason"] = "No action."

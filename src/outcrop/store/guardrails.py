@@ -139,6 +139,10 @@ class GuardrailStore:
             row = self._db.execute("SELECT tags FROM guardrails WHERE id = ?", (guardrail_id,)).fetchone()
         return list(json.loads(row[0])) if row else []
 
+    def set_tags(self, guardrail_id: str, tags: list[dict[str, str]]) -> None:
+        with self._lock:
+            self._db.execute("UPDATE guardrails SET tags = ? WHERE id = ?", (json.dumps(tags), guardrail_id))
+
     def delete(self, guardrail_id: str, version: str | None = None) -> bool:
         with self._lock:
             if version is None:

@@ -1,9 +1,8 @@
 """Guardrails control plane: Create/Get/List/Update/Delete and CreateGuardrailVersion, stored in
 SQLite under ``state_dir``.
 
-AWS moves a guardrail through CREATING/UPDATING/VERSIONING to READY; here the work is done when
-the call returns, so every version reads READY at once (clients that poll GetGuardrail stop at
-the first poll).
+A version reads CREATING / UPDATING / VERSIONING while the detectors its policies need load in
+the background, then READY (or FAILED, with reasons): guardrails/readiness.py.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...catalog.pagination import page
-from ...guardrails import ids
+from ...guardrails import ids, readiness
 from ...guardrails.policy import document
 from ...protocol.errors import ConflictException, ResourceNotFoundException, ValidationException
 from ...store.guardrails import GuardrailStore, GuardrailVersion, NameTaken, open_store
@@ -52,6 +51,9 @@ def _check_tags(tags: list[dict[str, str]]) -> None:
     keys = [t["key"] for t in tags]
     if len(keys) != len(set(keys)):
         raise ValidationException("Duplicate tag keys are not allowed.")
+    for key in keys:
+        if key.lower().startswith("aws:"):
+            raise ValidationException(f"Tag keys starting with 'aws:' are reserved for AWS use: {key}")
 
 
 @operation("CreateGuardrail")
@@ -64,6 +66,7 @@ async def create_guardrail(call: Call) -> Reply:
         created = store(call).create(guardrail_id, call.params["name"], doc, tags)
     except NameTaken:
         raise _name_taken(call.params["name"]) from None
+    readiness.prepare(guardrail_id, "DRAFT", doc, "CREATING")
     return Reply(
         {
             "guardrailId": guardrail_id,
@@ -75,23 +78,28 @@ async def create_guardrail(call: Call) -> Reply:
 
 
 def _full(call: Call, v: GuardrailVersion) -> dict[str, Any]:
-    return {
+    state = readiness.status(v.guardrail_id, v.version)
+    full = {
         "name": v.name,
         "guardrailId": v.guardrail_id,
         "guardrailArn": _arn(call, v.guardrail_id),
         "version": v.version,
-        "status": "READY",
+        "status": state.status,
         **v.document,
         "createdAt": v.created_at,
         "updatedAt": v.updated_at,
     }
+    if state.reasons:
+        full["statusReasons"] = state.reasons
+        full["failureRecommendations"] = state.recommendations
+    return full
 
 
 def _summary(call: Call, v: GuardrailVersion) -> dict[str, Any]:
     item: dict[str, Any] = {
         "id": v.guardrail_id,
         "arn": _arn(call, v.guardrail_id),
-        "status": "READY",
+        "status": readiness.status(v.guardrail_id, v.version).status,
         "name": v.name,
         "version": v.version,
         "createdAt": v.created_at,
@@ -133,6 +141,7 @@ async def update_guardrail(call: Call) -> Reply:
         updated = store(call).update_draft(guardrail_id, call.params["name"], doc)
     except NameTaken:
         raise _name_taken(call.params["name"]) from None
+    readiness.prepare(guardrail_id, "DRAFT", doc, "UPDATING")
     return Reply(
         {
             "guardrailId": guardrail_id,
@@ -147,6 +156,9 @@ async def update_guardrail(call: Call) -> Reply:
 async def create_guardrail_version(call: Call) -> Reply:
     guardrail_id = resolve(call, call.params["guardrailIdentifier"])
     version = store(call).snapshot(guardrail_id, call.params.get("description"))
+    snapshot = store(call).get(guardrail_id, version)
+    if snapshot is not None:
+        readiness.prepare(guardrail_id, version, snapshot.document, "VERSIONING")
     return Reply({"guardrailId": guardrail_id, "version": version})
 
 
@@ -157,4 +169,5 @@ async def delete_guardrail(call: Call) -> Reply:
     version = call.params.get("guardrailVersion")
     if not store(call).delete(guardrail_id, version):
         raise ResourceNotFoundException(f"Guardrail {identifier} version {version} was not found.")
+    readiness.forget(guardrail_id, version)
     return Reply({})

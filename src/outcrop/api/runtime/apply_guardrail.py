@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from ...guardrails import ids
 from ...guardrails.apply import apply
 from ...protocol.errors import ValidationException
@@ -21,4 +23,7 @@ async def apply_guardrail(call: Call) -> Reply:
     found = open_store(settings.state_dir).get(guardrail_id, version) if guardrail_id else None
     if found is None:
         raise ValidationException(NOT_FOUND)
-    return Reply(apply(found.document, params["source"], list(params["content"]), params.get("outputScope")))
+    result = await asyncio.to_thread(
+        apply, found.document, params["source"], list(params["content"]), params.get("outputScope")
+    )
+    return Reply(result)
