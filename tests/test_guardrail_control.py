@@ -62,7 +62,9 @@ def test_tag_untag_list(bedrock: Any) -> None:
     bedrock.tag_resource(
         resourceARN=arn, tags=[{"key": "team", "value": "ads"}, {"key": "cost-centre", "value": "42"}]
     )
-    assert sorted((t["key"], t["value"]) for t in bedrock.list_tags_for_resource(resourceARN=arn)["tags"]) == [
+    assert sorted(
+        (t["key"], t["value"]) for t in bedrock.list_tags_for_resource(resourceARN=arn)["tags"]
+    ) == [
         ("cost-centre", "42"),
         ("team", "ads"),
     ]

@@ -6,6 +6,7 @@ format), and its events are rendered here into Converse's content blocks and str
 
 from __future__ import annotations
 
+import copy
 import secrets
 import string
 import time
@@ -18,9 +19,11 @@ from ...engines.base import Finished, TextDelta
 from ...engines.tool_run import Answer, AnswerEvent, ReasoningDelta, ToolInputDelta, ToolUseEnd, ToolUseStart
 from ...formats.capabilities import check_converse
 from ...formats.converse import converse_request
+from ...guardrails.session import INTERVENED, Guarding, Mode, guard_output
 from ...protocol import eventstream
 from ...protocol.errors import ValidationException
 from ..registry import Call, Reply, StreamReply, operation
+from .guarded import converse_input, guarding_for
 
 SERVED_MODEL_HEADER = "x-outcrop-served-model"
 _ID_ALPHABET = string.ascii_letters + string.digits + "-_"
@@ -46,6 +49,7 @@ class Planned:
     answer: Answer
     served: str  # the local model that answers
     cached: bool  # the request has cache points
+    prompt_tokens: int
 
 
 def plan_answer(call: Call, params: dict[str, Any], *, streaming: bool) -> Planned:
@@ -60,7 +64,7 @@ def plan_answer(call: Call, params: dict[str, Any], *, streaming: bool) -> Plann
     )
     prompt = answer.prompt()
     answer.start(prompt)
-    return Planned(answer, engine.name, prompt.cache_prefix > 0)
+    return Planned(answer, engine.name, prompt.cache_prefix > 0, len(prompt.tokens))
 
 
 def _usage(done: Finished, cached: bool) -> dict[str, int]:
@@ -79,17 +83,83 @@ def _usage(done: Finished, cached: bool) -> dict[str, int]:
     }
 
 
+@dataclass
+class _Guard:
+    """A Converse call's guardrail: checked input, and the references its output is grounded on."""
+
+    guarding: Guarding
+    references: list[dict[str, Any]]
+
+    @property
+    def blocked(self) -> bool:
+        return self.guarding.input_blocked
+
+
+async def _guard_input(call: Call, params: dict[str, Any]) -> _Guard | None:
+    """Check the input against ``guardrailConfig``; masked text replaces the original in
+    ``params`` (a deep copy) before the model sees it."""
+    config = params.get("guardrailConfig")
+    if not config:
+        return None
+    guarding = guarding_for(
+        call, config.get("guardrailIdentifier"), config.get("guardrailVersion"), config.get("trace")
+    )
+    if guarding is None:
+        return None
+    guarded = converse_input(params)
+    result = await guarding.check_input(guarded.content)
+    if result["action"] == "GUARDRAIL_INTERVENED" and not guarding.input_blocked:
+        guarded.put_back(result["outputs"])
+    return _Guard(guarding, guarded.references)
+
+
+def _blocked_usage() -> dict[str, int]:
+    return {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
+
+
+def _with_trace(data: dict[str, Any], guard: _Guard | None) -> dict[str, Any]:
+    trace = guard.guarding.trace_data() if guard else None
+    if trace is not None:
+        data["trace"] = {"guardrail": trace}
+    return data
+
+
+def _guarded_events(guard: _Guard | None, planned: Planned, mode: Mode) -> AsyncIterator[AnswerEvent]:
+    events = planned.answer.events()
+    if guard is None:
+        return events
+    return guard_output(
+        guard.guarding,
+        events,
+        mode,
+        planned.answer.cancel,
+        references=guard.references,
+        input_tokens=planned.prompt_tokens,
+    )
+
+
 @operation("Converse")
 async def converse(call: Call) -> Reply:
     started = time.perf_counter()
-    planned = plan_answer(call, call.params, streaming=False)
-    answer = planned.answer
+    params = copy.deepcopy(call.params) if call.params.get("guardrailConfig") else call.params
+    guard = await _guard_input(call, params)
+    if guard is not None and guard.blocked:
+        blocked: dict[str, Any] = {
+            "output": {
+                "message": {"role": "assistant", "content": [{"text": guard.guarding.blocked_input_message}]}
+            },
+            "stopReason": INTERVENED,
+            "usage": _blocked_usage(),
+            "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
+        }
+        return Reply(_with_trace(blocked, guard))
+    planned = plan_answer(call, params, streaming=False)
     reasoning: list[str] = []
     text: list[str] = []
     tool_uses: list[dict[str, Any]] = []
     tool_use_id = ""
     done: Finished | None = None
-    async for event in answer.events():
+    async for event in _guarded_events(guard, planned, "whole"):
         if isinstance(event, ReasoningDelta):
             reasoning.append(event.text)
         elif isinstance(event, TextDelta):
@@ -115,7 +185,7 @@ async def converse(call: Call) -> Reply:
         "usage": _usage(done, planned.cached),
         "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
     }
-    return Reply(data, headers=[(SERVED_MODEL_HEADER, planned.served)])
+    return Reply(_with_trace(data, guard), headers=[(SERVED_MODEL_HEADER, planned.served)])
 
 
 def _event(event_type: str, body: dict[str, Any]) -> bytes:
@@ -166,10 +236,31 @@ class _StreamRenderer:
         return self.frames
 
 
+async def _blocked_stream(guard: _Guard, started: float) -> AsyncIterator[bytes]:
+    """The stream AWS sends when the input is blocked: the blocked message as the only text."""
+    yield _event("messageStart", {"role": "assistant"})
+    delta = {"text": guard.guarding.blocked_input_message}
+    yield _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": delta})
+    yield _event("contentBlockStop", {"contentBlockIndex": 0})
+    yield _event("messageStop", {"stopReason": INTERVENED})
+    metadata = {
+        "usage": _blocked_usage(),
+        "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
+    }
+    yield _event("metadata", _with_trace(metadata, guard))
+
+
 @operation("ConverseStream")
 async def converse_stream(call: Call) -> StreamReply:
     started = time.perf_counter()
-    planned = plan_answer(call, call.params, streaming=True)
+    params = copy.deepcopy(call.params) if call.params.get("guardrailConfig") else call.params
+    guard = await _guard_input(call, params)
+    if guard is not None and guard.blocked:
+        return StreamReply(_blocked_stream(guard, started))
+    mode: Mode = (
+        "async" if (params.get("guardrailConfig") or {}).get("streamProcessingMode") == "async" else "sync"
+    )
+    planned = plan_answer(call, params, streaming=True)
     answer = planned.answer
 
     async def events() -> AsyncIterator[bytes]:
@@ -177,7 +268,7 @@ async def converse_stream(call: Call) -> StreamReply:
             yield _event("messageStart", {"role": "assistant"})
             renderer = _StreamRenderer()
             done: Finished | None = None
-            async for event in answer.events():
+            async for event in _guarded_events(guard, planned, mode):
                 if isinstance(event, Finished):
                     done = event
                     continue
@@ -191,13 +282,11 @@ async def converse_stream(call: Call) -> StreamReply:
             for frame in renderer.frames:
                 yield frame
             yield _event("messageStop", {"stopReason": done.stop_reason})
-            yield _event(
-                "metadata",
-                {
-                    "usage": _usage(done, planned.cached),
-                    "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
-                },
-            )
+            metadata = {
+                "usage": _usage(done, planned.cached),
+                "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
+            }
+            yield _event("metadata", _with_trace(metadata, guard))
         finally:
             answer.cancel()
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...catalog import ModelRef
-from ...engines.base import Finished
+from ...conversation import Conversation
+from ...engines.base import Finished, Prompt
 from ...formats.anthropic import (
     AnthropicRequest,
     MessageRenderer,
@@ -29,6 +30,15 @@ from ..registry import Call, Reply, StreamReply, operation
 from . import native
 from .converse import require_text_model
 from .fitted import FittedAnswer
+from .guarded import (
+    InvokeGuard,
+    blocked_input_events,
+    guard_headers,
+    guard_invoke_events,
+    guard_invoke_input,
+    invoke_guard,
+    with_guard_fields,
+)
 
 
 @dataclass(frozen=True)
@@ -77,36 +87,59 @@ class _Plan(FittedAnswer):
     request: AnthropicRequest
 
 
-def _anthropic_plan(call: Call, ref: ModelRef, body: bytes, *, streaming: bool = False) -> _Plan:
+def _anthropic_request(ref: ModelRef, raw: bytes, *, streaming: bool = False) -> AnthropicRequest:
     require_text_model(ref, streaming=streaming)
-    request = parse_request(body, ref)
+    return parse_request(raw, ref)
+
+
+def _anthropic_plan(
+    call: Call, ref: ModelRef, request: AnthropicRequest, conversation: Conversation
+) -> _Plan:
     return _Plan.plan(
         call.services.engine_for(ref),
-        request.conversation,
+        conversation,
         reasoning=request.reasoning,
         new_tool_use_id=new_tool_use_id,
         request=request,
     )
 
 
+def _token_headers(input_tokens: int, output_tokens: int, started: float) -> list[tuple[str, str]]:
+    return [
+        ("x-amzn-bedrock-input-token-count", str(input_tokens)),
+        ("x-amzn-bedrock-output-token-count", str(output_tokens)),
+        ("x-amzn-bedrock-invocation-latency", str(_ms(started))),
+    ]
+
+
 async def _anthropic_invoke(call: Call, ref: ModelRef) -> Reply:
     started = time.perf_counter()
-    plan = _anthropic_plan(call, ref, call.params.get("body") or b"")
+    guard, raw = invoke_guard(call, call.params.get("body") or b"", streaming=False)
+    request = _anthropic_request(ref, raw)
+    conversation = await guard_invoke_input(guard, request.conversation)
+    renderer = MessageRenderer(new_message_id(), request.model_name)
+    if conversation is None:  # blocked input: the model never runs
+        assert guard is not None
+        for event in blocked_input_events(guard)[:-1]:
+            renderer.feed(event)
+        message = with_guard_fields(guard, renderer.message(Finished("end_turn", 0, 0)))
+        body = json.dumps(message, ensure_ascii=False).encode()
+        headers = [*_token_headers(0, 0, started), *guard_headers(guard)]
+        return Reply({"body": body, "contentType": "application/json"}, headers=headers)
+    plan = _anthropic_plan(call, ref, request, conversation)
     plan.answer.start(plan.prompt)
-    renderer = MessageRenderer(new_message_id(), plan.request.model_name)
     done: Finished | None = None
-    async for event in plan.answer.events():
+    async for event in guard_invoke_events(guard, plan.answer, len(plan.prompt.tokens)):
         if isinstance(event, Finished):
             done = event
         else:
             renderer.feed(event)
     assert done is not None
-    message = renderer.message(done)
+    message = with_guard_fields(guard, renderer.message(done))
     headers = [
-        ("x-amzn-bedrock-input-token-count", str(done.input_tokens)),
-        ("x-amzn-bedrock-output-token-count", str(done.output_tokens)),
-        ("x-amzn-bedrock-invocation-latency", str(_ms(started))),
+        *_token_headers(done.input_tokens, done.output_tokens, started),
         *plan.headers(),
+        *guard_headers(guard),
     ]
     body = json.dumps(message, ensure_ascii=False).encode()
     return Reply({"body": body, "contentType": "application/json"}, headers=headers)
@@ -119,16 +152,24 @@ def _chunk(event: dict[str, Any]) -> bytes:
 
 async def _anthropic_stream(call: Call, ref: ModelRef) -> StreamReply:
     started = time.perf_counter()
-    plan = _anthropic_plan(call, ref, call.params.get("body") or b"", streaming=True)
+    guard, raw = invoke_guard(call, call.params.get("body") or b"", streaming=True)
+    request = _anthropic_request(ref, raw, streaming=True)
+    conversation = await guard_invoke_input(guard, request.conversation)
+    renderer = MessageRenderer(new_message_id(), request.model_name)
+    if conversation is None:
+        assert guard is not None
+        return StreamReply(
+            _anthropic_blocked_stream(guard, renderer, started), data={"contentType": "application/json"}
+        )
+    plan = _anthropic_plan(call, ref, request, conversation)
     plan.answer.start(plan.prompt)  # admitted now: a full queue is a plain 429, not a broken stream
-    renderer = MessageRenderer(new_message_id(), plan.request.model_name)
 
     async def events() -> AsyncIterator[bytes]:
         try:
             first_byte: int | None = None
             done: Finished | None = None
             started_message = False
-            async for event in plan.answer.events():
+            async for event in guard_invoke_events(guard, plan.answer, len(plan.prompt.tokens)):
                 if not started_message:
                     # After the engine's first event: it has admitted the prompt, so message_start's
                     # usage can say how much of the cached prefix was really reused.
@@ -148,7 +189,9 @@ async def _anthropic_stream(call: Call, ref: ModelRef) -> StreamReply:
                 "invocationLatency": _ms(started),
                 "firstByteLatency": first_byte if first_byte is not None else _ms(started),
             }
-            for out in renderer.finish(done, metrics):
+            final = renderer.finish(done, metrics)
+            with_guard_fields(guard, final[-1])
+            for out in final:
                 yield _chunk(out)
         finally:
             plan.answer.cancel()
@@ -156,8 +199,31 @@ async def _anthropic_stream(call: Call, ref: ModelRef) -> StreamReply:
     return StreamReply(events(), data={"contentType": "application/json"}, headers=plan.headers())
 
 
+async def _anthropic_blocked_stream(
+    guard: InvokeGuard, renderer: MessageRenderer, started: float
+) -> AsyncIterator[bytes]:
+    """A blocked input as a stream: the blocked message, then the final chunk with the guardrail's
+    action and trace."""
+    yield _chunk(renderer.start(Prompt(tokens=[], text="")))
+    events = blocked_input_events(guard)
+    for event in events[:-1]:
+        for out in renderer.feed(event):
+            yield _chunk(out)
+    metrics = {
+        "inputTokenCount": 0,
+        "outputTokenCount": 0,
+        "invocationLatency": _ms(started),
+        "firstByteLatency": _ms(started),
+    }
+    final = renderer.finish(Finished("end_turn", 0, 0), metrics)
+    with_guard_fields(guard, final[-1])
+    for out in final:
+        yield _chunk(out)
+
+
 def _anthropic_count(call: Call, ref: ModelRef, body: bytes) -> int:
-    return len(_anthropic_plan(call, ref, body).prompt.tokens)
+    request = _anthropic_request(ref, body)
+    return len(_anthropic_plan(call, ref, request, request.conversation).prompt.tokens)
 
 
 FAMILIES: dict[str, Family] = {

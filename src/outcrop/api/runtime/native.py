@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...catalog import ModelRef
+from ...conversation import Conversation
 from ...engines.base import Finished
 from ...engines.embeddings import embedding_engine
-from ...engines.tool_run import Answer
+from ...engines.tool_run import Answer, AnswerEvent
 from ...formats import embeddings
 from ...formats.codec import Codec, NativeRequest, Renderer, metrics_of
 from ...formats.families import PROVIDERS, codec_for
@@ -28,6 +29,15 @@ from ...protocol.errors import NotImplementedOperation, ValidationException
 from ..registry import Call, Reply, StreamReply
 from .converse import require_text_model
 from .fitted import FittedAnswer
+from .guarded import (
+    InvokeGuard,
+    blocked_input_events,
+    guard_headers,
+    guard_invoke_events,
+    guard_invoke_input,
+    invoke_guard,
+    with_guard_fields,
+)
 
 EMBEDDING_MODEL_HEADER = "x-outcrop-embedding-model"
 
@@ -66,17 +76,22 @@ class _Plan(FittedAnswer):
     request: NativeRequest
 
 
-def _plan(call: Call, ref: ModelRef, raw: bytes, *, streaming: bool = False) -> _Plan:
+def _parse(ref: ModelRef, raw: bytes, *, streaming: bool = False) -> tuple[Codec, NativeRequest]:
     if "TEXT" not in ref.output_modalities:  # image, video and speech models
         raise NotImplementedOperation(
             f"Outcrop does not serve {ref.model_id} yet: it serves text and embedding models."
         )
     require_text_model(ref, streaming=streaming)
     codec = _codec(ref, raw)
-    request = codec.parse(raw, ref)
+    return codec, codec.parse(raw, ref)
+
+
+def _plan(
+    call: Call, ref: ModelRef, codec: Codec, request: NativeRequest, conversation: Conversation | None = None
+) -> _Plan:
     return _Plan.plan(
         call.services.engine_for(ref),
-        request.conversation,
+        conversation or request.conversation,
         reasoning=request.reasoning,
         new_tool_use_id=codec.new_tool_use_id,
         codec=codec,
@@ -97,35 +112,57 @@ async def invoke(call: Call, ref: ModelRef) -> Reply:
     raw = call.params.get("body") or b""
     if _is_embedding(ref):
         return await _embed(raw, ref, started)
-    plan = _plan(call, ref, raw)
+    guard, raw = invoke_guard(call, raw, streaming=False)
+    codec, request = _parse(ref, raw)
+    conversation = await guard_invoke_input(guard, request.conversation)
+    if conversation is None:  # blocked input: the model never runs
+        assert guard is not None
+        blocked, done = await _render(codec.renderer(request, ref), 0, _replay(blocked_input_events(guard)))
+        body = json.dumps(with_guard_fields(guard, blocked), ensure_ascii=False).encode()
+        headers = [*_token_headers(done, started), *guard_headers(guard)]
+        return Reply({"body": body, "contentType": "application/json"}, headers=headers)
+    plan = _plan(call, ref, codec, request, conversation)
     plan.answer.start(plan.prompt)
-    answer, done = await _answer(plan, ref, plan.answer)
+    answer, done = await _answer(plan, ref, plan.answer, guard)
     choices = int(plan.request.options.get("n", 1))
     if choices > 1:  # n: more answers to the same prompt, one after another
         answers = [answer]
         for _ in range(choices - 1):
             again = Answer(plan.engine, plan.fitted.conversation, new_tool_use_id=plan.codec.new_tool_use_id)
             again.start(plan.prompt)
-            more, more_done = await _answer(plan, ref, again)
+            more, more_done = await _answer(plan, ref, again, guard)
             answers.append(more)
             done = Finished(done.stop_reason, done.input_tokens, done.output_tokens + more_done.output_tokens)
         answer = _merge_choices(answers, done)
-    body = json.dumps(answer, ensure_ascii=False).encode()
-    headers = [*_token_headers(done, started), *plan.headers()]
+    body = json.dumps(with_guard_fields(guard, answer), ensure_ascii=False).encode()
+    headers = [*_token_headers(done, started), *plan.headers(), *guard_headers(guard)]
     return Reply({"body": body, "contentType": "application/json"}, headers=headers)
 
 
-async def _answer(plan: _Plan, ref: ModelRef, answer: Answer) -> tuple[dict[str, Any], Finished]:
-    renderer: Renderer = plan.codec.renderer(plan.request, ref)
-    renderer.start(len(plan.prompt.tokens))
+async def _replay(events: list[AnswerEvent]) -> AsyncIterator[AnswerEvent]:
+    for event in events:
+        yield event
+
+
+async def _render(
+    renderer: Renderer, prompt_tokens: int, events: AsyncIterator[AnswerEvent]
+) -> tuple[dict[str, Any], Finished]:
+    renderer.start(prompt_tokens)
     done: Finished | None = None
-    async for event in answer.events():
+    async for event in events:
         if isinstance(event, Finished):
             done = event
         else:
             renderer.feed(event)
     assert done is not None
     return renderer.body(done), done
+
+
+async def _answer(
+    plan: _Plan, ref: ModelRef, answer: Answer, guard: InvokeGuard | None
+) -> tuple[dict[str, Any], Finished]:
+    events = guard_invoke_events(guard, answer, len(plan.prompt.tokens))
+    return await _render(plan.codec.renderer(plan.request, ref), len(plan.prompt.tokens), events)
 
 
 def _merge_choices(answers: list[dict[str, Any]], done: Finished) -> dict[str, Any]:
@@ -147,39 +184,66 @@ async def stream(call: Call, ref: ModelRef) -> StreamReply:
     started = time.perf_counter()
     if _is_embedding(ref):
         raise ValidationException("The model is unsupported for streaming.")
-    plan = _plan(call, ref, call.params.get("body") or b"", streaming=True)
-    if int(plan.request.options.get("n", 1)) > 1:
+    guard, raw = invoke_guard(call, call.params.get("body") or b"", streaming=True)
+    codec, request = _parse(ref, raw, streaming=True)
+    if int(request.options.get("n", 1)) > 1:
         raise ValidationException("n must be 1 when streaming.")
+    conversation = await guard_invoke_input(guard, request.conversation)
+    if conversation is None:
+        assert guard is not None
+        blocked = _stream_events(
+            codec.renderer(request, ref), 0, _replay(blocked_input_events(guard)), guard, started
+        )
+        return StreamReply(blocked, data={"contentType": "application/json"})
+    plan = _plan(call, ref, codec, request, conversation)
     plan.answer.start(plan.prompt)  # admitted now: a full queue is a plain 429, not a broken stream
     renderer = plan.codec.renderer(plan.request, ref)
+    guarded = guard_invoke_events(guard, plan.answer, len(plan.prompt.tokens))
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            for out in renderer.start(len(plan.prompt.tokens)):
-                yield _chunk(out)
-            first_byte: int | None = None
-            done: Finished | None = None
-            async for event in plan.answer.events():
-                if isinstance(event, Finished):
-                    done = event
-                    continue
-                if first_byte is None:
-                    first_byte = _ms(started)
-                for out in renderer.feed(event):
-                    yield _chunk(out)
-            assert done is not None
-            metrics = metrics_of(done, _ms(started), first_byte if first_byte is not None else _ms(started))
-            for out in renderer.finish(done, metrics):
-                yield _chunk(out)
+            async for frame in _stream_events(renderer, len(plan.prompt.tokens), guarded, guard, started):
+                yield frame
         finally:
             plan.answer.cancel()
 
     return StreamReply(events(), data={"contentType": "application/json"}, headers=plan.headers())
 
 
+async def _stream_events(
+    renderer: Renderer,
+    prompt_tokens: int,
+    events: AsyncIterator[AnswerEvent],
+    guard: InvokeGuard | None,
+    started: float,
+) -> AsyncIterator[bytes]:
+    """A native stream: the renderer's chunks for each event; the guardrail's action and trace
+    ride on the last chunk, as on Bedrock."""
+    for out in renderer.start(prompt_tokens):
+        yield _chunk(out)
+    first_byte: int | None = None
+    done: Finished | None = None
+    async for event in events:
+        if isinstance(event, Finished):
+            done = event
+            continue
+        if first_byte is None:
+            first_byte = _ms(started)
+        for out in renderer.feed(event):
+            yield _chunk(out)
+    assert done is not None
+    metrics = metrics_of(done, _ms(started), first_byte if first_byte is not None else _ms(started))
+    final = renderer.finish(done, metrics)
+    if final:
+        with_guard_fields(guard, final[-1])
+    for out in final:
+        yield _chunk(out)
+
+
 def count(call: Call, ref: ModelRef, raw: bytes) -> int:
     """CountTokens for a native body: the input tokens InvokeModel would bill for it."""
-    return len(_plan(call, ref, raw).prompt.tokens)
+    codec, request = _parse(ref, raw)
+    return len(_plan(call, ref, codec, request).prompt.tokens)
 
 
 async def _embed(raw: bytes, ref: ModelRef, started: float) -> Reply:

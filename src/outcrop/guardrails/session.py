@@ -1,0 +1,197 @@
+"""A guardrail around one model invocation: the input check before the model runs, and the output
+check over the answer as it is generated.
+
+Shared by Converse, ConverseStream, InvokeModel and InvokeModelWithResponseStream. The checks are
+``apply.apply`` (ApplyGuardrail's evaluation) run in a worker thread; this module decides what is
+checked when, and what the client gets instead of blocked or masked text.
+
+Output is checked in one of three ways:
+
+- ``whole`` (non-streaming calls): the complete answer, once;
+- ``sync`` (streams, the default): text is held back in batches that end at a sentence boundary
+  after ``BATCH_CHARS`` characters (or at the end), each batch checked before it is sent, so
+  blocked or unmasked text never reaches the client;
+- ``async`` (streams that ask for it): text is sent at once and checked in the same batches
+  behind it; a block stops the answer, but what was already sent stays sent (AWS's trade-off,
+  which is why masking is not applied in this mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..engines.base import Finished, TextDelta
+from ..engines.tool_run import AnswerEvent
+from .apply import apply
+
+Params = dict[str, Any]
+Mode = Literal["whole", "sync", "async"]
+BATCH_CHARS = 200
+_SENTENCE_END = re.compile(r"[.!?…。]\s*$|\n\s*$")
+INTERVENED = "guardrail_intervened"
+
+
+@dataclass
+class Guarding:
+    """One guardrail version applied to one invocation, and what it found."""
+
+    guardrail_id: str
+    version: str
+    document: Params
+    trace: str = "disabled"  # enabled | disabled | enabled_full
+    input_result: Params | None = None
+    output_results: list[Params] = field(default_factory=list)
+    model_output: list[str] = field(default_factory=list)  # the unguarded text, for enabled_full
+
+    @property
+    def input_blocked(self) -> bool:
+        return bool(self.input_result and self._blocked(self.input_result))
+
+    @property
+    def intervened(self) -> bool:
+        results = [self.input_result, *self.output_results]
+        return any(r is not None and r["action"] == "GUARDRAIL_INTERVENED" for r in results)
+
+    @staticmethod
+    def _blocked(result: Params) -> bool:
+        return (
+            result["action"] == "GUARDRAIL_INTERVENED" and result.get("actionReason") == "Guardrail blocked."
+        )
+
+    async def check_input(self, content: list[Params]) -> Params:
+        """ApplyGuardrail's evaluation of the guarded input (``GuardrailContentBlock`` list)."""
+        self.input_result = await asyncio.to_thread(apply, self.document, "INPUT", content, None)
+        return self.input_result
+
+    async def check_output(self, text: str, references: list[Params] | None = None) -> Params:
+        content = [*(references or []), {"text": {"text": text, "qualifiers": ["guard_content"]}}]
+        if not references:
+            content = [{"text": {"text": text}}]
+        result = await asyncio.to_thread(apply, self.document, "OUTPUT", content, None)
+        self.output_results.append(result)
+        if result["action"] == "GUARDRAIL_INTERVENED":
+            self.model_output.append(text)
+        return result
+
+    @property
+    def blocked_input_message(self) -> str:
+        return str(self.document["blockedInputMessaging"])
+
+    @property
+    def blocked_output_message(self) -> str:
+        return str(self.document["blockedOutputsMessaging"])
+
+    def action_reason(self) -> str:
+        for result in [*self.output_results[::-1], self.input_result]:
+            if result is not None and result["action"] == "GUARDRAIL_INTERVENED":
+                return str(result["actionReason"])
+        return "No action."
+
+    def trace_data(self) -> Params | None:
+        """Converse's ``trace.guardrail`` (None when tracing is disabled)."""
+        if self.trace == "disabled":
+            return None
+        out: Params = {}
+        if (self.model_output and self.trace == "enabled_full") or (self.model_output and self.intervened):
+            out["modelOutput"] = ["".join(self.model_output)]
+        if self.input_result is not None:
+            out["inputAssessment"] = {self.guardrail_id: self.input_result["assessments"][0]}
+        if self.output_results:
+            out["outputAssessments"] = {self.guardrail_id: [r["assessments"][0] for r in self.output_results]}
+        out["actionReason"] = self.action_reason()
+        return out
+
+
+def _ready(batch: str) -> bool:
+    return len(batch) >= BATCH_CHARS and bool(_SENTENCE_END.search(batch))
+
+
+async def guard_output(
+    guarding: Guarding,
+    events: AsyncIterator[AnswerEvent],
+    mode: Mode,
+    cancel: Callable[[], None],
+    references: list[Params] | None = None,
+    input_tokens: int = 0,
+) -> AsyncIterator[AnswerEvent]:
+    """The answer's events with the guardrail applied to its text (see the module docstring).
+
+    On a block the generation is cancelled, the blocked message is sent as text (unless
+    ``async`` mode already sent text, when nothing more is sent) and the answer finishes with
+    stop reason ``guardrail_intervened``; masked text replaces the original in ``whole`` and
+    ``sync`` modes. Reasoning and tool-use events pass through unchecked.
+    """
+    held: list[AnswerEvent] = []  # events not yet sent (whole/sync)
+    batch = ""  # text not yet checked
+    intervened = False
+
+    async def check() -> tuple[bool, str | None]:
+        """(blocked, masked text or None) for the pending batch."""
+        nonlocal batch, intervened
+        text, batch = batch, ""
+        if not text:
+            return False, None
+        result = await guarding.check_output(text, references)
+        if result["action"] != "GUARDRAIL_INTERVENED":
+            return False, None
+        intervened = True
+        if result.get("actionReason") == "Guardrail blocked.":
+            return True, None
+        return False, "".join(o["text"] for o in result["outputs"])
+
+    def release(masked: str | None) -> list[AnswerEvent]:
+        nonlocal held
+        out, held = held, []
+        if masked is None:
+            return out
+        replaced: list[AnswerEvent] = []
+        placed = False
+        for event in out:
+            if isinstance(event, TextDelta):
+                if not placed:
+                    replaced.append(TextDelta(masked))
+                    placed = True
+            else:
+                replaced.append(event)
+        return replaced
+
+    sent_text = False
+    produced = 0
+    async for event in events:
+        produced += 0 if isinstance(event, Finished) else 1
+        if isinstance(event, Finished):
+            blocked, masked = await check()
+            if blocked:
+                yield_block = not (mode == "async" and sent_text)
+                held = []
+                if yield_block:
+                    yield TextDelta(guarding.blocked_output_message)
+            else:
+                for out in release(masked if mode != "async" else None):
+                    yield out
+            yield dataclasses.replace(event, stop_reason=INTERVENED) if intervened else event
+            return
+        if isinstance(event, TextDelta):
+            batch += event.text
+        if mode == "async":
+            sent_text = sent_text or isinstance(event, TextDelta)
+            yield event
+        else:
+            held.append(event)
+        if mode != "whole" and _ready(batch):
+            blocked, masked = await check()
+            if blocked:
+                cancel()
+                held = []
+                if not (mode == "async" and sent_text):
+                    yield TextDelta(guarding.blocked_output_message)
+                yield Finished(INTERVENED, input_tokens, produced)
+                return
+            if mode == "sync":
+                for out in release(masked):
+                    yield out
