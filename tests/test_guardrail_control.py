@@ -82,10 +82,10 @@ def test_tag_errors(bedrock: Any) -> None:
         bedrock.tag_resource(resourceARN=arn, tags=[{"key": "aws:owner", "value": "x"}])
     assert error(exc)[0] == "ValidationException"
     with pytest.raises(ClientError) as exc:
-        bedrock.tag_resource(resourceARN=arn, tags=[{"key": f"k{i}", "value": "v"} for i in range(150)])
-        bedrock.tag_resource(resourceARN=arn, tags=[{"key": f"j{i}", "value": "v"} for i in range(60)])
+        bedrock.tag_resource(resourceARN=arn, tags=[{"key": f"k{i}", "value": "v"} for i in range(40)])
+        bedrock.tag_resource(resourceARN=arn, tags=[{"key": f"j{i}", "value": "v"} for i in range(20)])
     assert error(exc)[0] == "TooManyTagsException"
-    assert len(bedrock.list_tags_for_resource(resourceARN=arn)["tags"]) == 150
+    assert len(bedrock.list_tags_for_resource(resourceARN=arn)["tags"]) == 40
     with pytest.raises(ClientError) as exc:
         bedrock.tag_resource(resourceARN=arn, tags=[{"key": "bad key!", "value": "v"}])
     assert error(exc)[0] == "ValidationException"

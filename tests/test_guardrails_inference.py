@@ -5,6 +5,7 @@ certain to fire whatever the small model writes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -374,8 +375,6 @@ def test_strands_sees_guardrail_intervened_and_redacts(
     assert agent.messages[-1]["content"] == [{"text": "[Assistant output redacted.]"}]
 
     clean = strands.Agent(model=model, callback_handler=None)
-    try:
+    with contextlib.suppress(MaxTokensReachedException):  # the small model may ramble: not a block
         assert clean("Say hello.").stop_reason == "end_turn"
-    except MaxTokensReachedException:  # the small model may ramble past max_tokens: not a block
-        pass
     assert clean.messages[0]["content"] == [{"text": "Say hello."}]

@@ -15,6 +15,7 @@ from ...guardrails.policy import document
 from ...protocol.errors import ConflictException, ResourceNotFoundException, ValidationException
 from ...store.guardrails import GuardrailStore, GuardrailVersion, NameTaken, open_store
 from ..registry import Call, Reply, operation
+from .tags import MAX_TAGS, too_many_tags
 
 
 def store(call: Call) -> GuardrailStore:
@@ -62,6 +63,8 @@ async def create_guardrail(call: Call) -> Reply:
     tags = list(call.params.get("tags", []))
     _check_tags(tags)
     guardrail_id = ids.new_id()
+    if len(tags) > MAX_TAGS:
+        raise too_many_tags(_arn(call, guardrail_id))
     try:
         created = store(call).create(guardrail_id, call.params["name"], doc, tags)
     except NameTaken:

@@ -2,17 +2,22 @@
 
 Guardrails are the only taggable resource stored here (system-defined inference profiles and
 foundation models are not taggable on AWS either); any other ARN is ResourceNotFoundException.
-Tags merge by key, at most 200 per resource, and the ``aws:`` prefix is reserved, as on AWS.
+Tags merge by key, at most 50 per resource (AWS's documented limit; the service model's list
+bound is 200), and the ``aws:`` prefix is reserved.
 """
 
 from __future__ import annotations
 
 from ...guardrails import ids
 from ...protocol.errors import BedrockError, ResourceNotFoundException, ValidationException
+from ...store.guardrails import GuardrailStore, open_store
 from ..registry import Call, Reply, operation
-from .guardrails import store
 
-MAX_TAGS = 200
+MAX_TAGS = 50
+
+
+def store(call: Call) -> GuardrailStore:
+    return open_store(call.services.settings.state_dir)
 
 
 def _guardrail(call: Call) -> str:
@@ -22,6 +27,14 @@ def _guardrail(call: Call) -> str:
     if not guardrail_id or ":guardrail/" not in arn or store(call).get(guardrail_id) is None:
         raise ResourceNotFoundException(f"The resource {arn} was not found.")
     return guardrail_id
+
+
+def too_many_tags(resource: str) -> BedrockError:
+    return BedrockError(
+        f"The resource {resource} would have more than {MAX_TAGS} tags.",
+        code="TooManyTagsException",
+        status=400,
+    )
 
 
 def _reserved(key: str) -> None:
@@ -37,12 +50,7 @@ async def tag_resource(call: Call) -> Reply:
         _reserved(tag["key"])
         merged[tag["key"]] = tag["value"]
     if len(merged) > MAX_TAGS:
-        error = BedrockError(
-            f"The resource {call.params['resourceARN']} would have more than {MAX_TAGS} tags.",
-            code="TooManyTagsException",
-            status=400,
-        )
-        raise error
+        raise too_many_tags(call.params["resourceARN"])
     store(call).set_tags(guardrail_id, [{"key": k, "value": v} for k, v in merged.items()])
     return Reply({})
 

@@ -30,6 +30,11 @@ from .apply_guardrail import NOT_FOUND
 Params = dict[str, Any]
 BODY_CONFIG = "amazon-bedrock-guardrailConfig"
 TAG_PREFIX = "amazon-bedrock-guardrails-guardContent_"
+# Contextual grounding's source and query inside an InvokeModel prompt, and their qualifiers.
+REFERENCE_TAGS = {
+    "amazon-bedrock-guardrails-groundingSource_": "grounding_source",
+    "amazon-bedrock-guardrails-query_": "query",
+}
 ACTION_HEADER = "x-amzn-bedrock-guardrailaction"
 _SUFFIX = re.compile(r"[A-Za-z0-9]{1,20}")
 
@@ -116,6 +121,7 @@ class InvokeGuard:
     guarding: Guarding
     mode: Mode  # for streams
     suffix: str | None
+    references: list[Params] = field(default_factory=list)  # contextual grounding's source and query
 
 
 def invoke_guard(call: Call, raw: bytes, *, streaming: bool) -> tuple[InvokeGuard | None, bytes]:
@@ -159,8 +165,8 @@ def _body_config(raw: bytes) -> tuple[Params | None, bytes]:
     return config, json.dumps(body, ensure_ascii=False).encode()
 
 
-def _tag_pattern(suffix: str) -> re.Pattern[str]:
-    tag = re.escape(TAG_PREFIX + suffix)
+def _tag_pattern(suffix: str, prefix: str = TAG_PREFIX) -> re.Pattern[str]:
+    tag = re.escape(prefix + suffix)
     return re.compile(rf"<{tag}>(.*?)</{tag}>", re.DOTALL)
 
 
@@ -169,6 +175,7 @@ def invoke_input(conversation: Conversation, suffix: str | None) -> tuple[Guarde
 
     With a tag suffix and tags in the prompt, only tagged text is assessed (and the tags are
     removed, keeping their text); otherwise the whole prompt's text is, system prompt included.
+    Grounding-source and query tags mark contextual grounding's references (kept for the model).
     """
     pattern = _tag_pattern(suffix) if suffix else None
     system = [dict(b) for b in conversation.system]
@@ -178,6 +185,14 @@ def invoke_input(conversation: Conversation, suffix: str | None) -> tuple[Guarde
         pattern.search(str(b.get("text", ""))) for blocks in all_blocks for b in blocks
     )
     out = GuardedInput()
+    for prefix, qualifier in REFERENCE_TAGS.items() if suffix else ():
+        reference = _tag_pattern(suffix or "", prefix)
+        for blocks in all_blocks:
+            for block in blocks:
+                if "text" in block:
+                    parts = [m.group(1) for m in reference.finditer(str(block["text"]))]
+                    block["text"] = reference.sub(lambda m: m.group(1), str(block["text"]))
+                    out.references += [{"text": {"text": p, "qualifiers": [qualifier]}} for p in parts]
     for blocks in all_blocks:
         for index, block in enumerate(blocks):
             if "text" not in block:
@@ -216,6 +231,7 @@ async def guard_invoke_input(guard: InvokeGuard | None, conversation: Conversati
     if guard is None:
         return conversation
     guarded, seen = invoke_input(conversation, guard.suffix)
+    guard.references = guarded.references
     result = await guard.guarding.check_input(guarded.content)
     if guard.guarding.input_blocked:
         return None
