@@ -4,7 +4,9 @@ Each case lists the detections it should produce; a detection is (kind, match te
 policy is run with every recognised entity type configured, through the same code ApplyGuardrail
 uses (guardrails.apply), so overlap handling is measured too.
 
-    .venv/bin/python bench/guardrail_quality.py
+    .venv/bin/python bench/guardrail_quality.py [--errors]
+
+It then runs bench/guardrail_sets.py: the model-based detectors on their dev and held-out sets.
 """
 
 from __future__ import annotations
@@ -107,4 +109,10 @@ def evaluate(report: bool = False) -> dict[str, tuple[float, float]]:
 
 
 if __name__ == "__main__":
+    import sys
+
+    import guardrail_sets  # bench/guardrail_sets.py: the model-based detectors, dev and held-out sets
+
+    print("Rule-based detectors (bench/data/guardrail_eval.json)")
     evaluate(report=True)
+    guardrail_sets.evaluate(report=True, show_errors="--errors" in sys.argv)

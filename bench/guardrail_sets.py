@@ -71,7 +71,9 @@ def pii(data: dict[str, Any], errors: list[str]) -> Scores:
     for case in data["cases"]:
         text = case["text"]
         out = apply(doc, "INPUT", [{"text": {"text": text}}], None)["assessments"][0]
-        found = [(p["type"], p["match"]) for p in out.get("sensitiveInformationPolicy", {}).get("piiEntities", [])]
+        found = [
+            (p["type"], p["match"]) for p in out.get("sensitiveInformationPolicy", {}).get("piiEntities", [])
+        ]
         expected = [(t, m) for t, m in case["expect"]]
         matched: set[int] = set()
         for kind, match in found:
@@ -199,7 +201,8 @@ def evaluate(report: bool = False, show_errors: bool = False) -> dict[str, dict[
 
 def _print(which: str, name: str, cases: int, scores: Scores) -> None:
     precision, recall, tp, fp, fn = summary(scores)
-    print(f"\n{which} / {name}: {cases} cases, TP {tp} FP {fp} FN {fn}, precision {precision:.3f} recall {recall:.3f}")
+    totals = f"TP {tp} FP {fp} FN {fn}, precision {precision:.3f} recall {recall:.3f}"
+    print(f"\n{which} / {name}: {cases} cases, {totals}")
     print(f"  {'label':<36} {'TP':>4} {'FP':>4} {'FN':>4} {'precision':>9} {'recall':>7}")
     for label, (t, f, n) in scores.items():
         print(f"  {label:<36} {t:>4} {f:>4} {n:>4} {_ratio(t, t + f):>9.3f} {_ratio(t, t + n):>7.3f}")

@@ -44,7 +44,10 @@ ORDER = {
 }
 REFUND_SCHEMA = {
     "type": "object",
-    "properties": {"order_id": {"type": "string", "maxLength": 16}, "amount": {"type": "number", "minimum": 0}},
+    "properties": {
+        "order_id": {"type": "string", "maxLength": 16},
+        "amount": {"type": "number", "minimum": 0},
+    },
     "required": ["order_id", "amount"],
 }
 REFUND = {

@@ -1,0 +1,186 @@
+"""What a guardrail costs a request: ApplyGuardrail per policy set, and Converse with and without a
+guardrail in the same run.
+
+Run: .venv/bin/python bench/guardrail_overhead.py [--requests 40] [--threads 2]
+
+One boto3 client sends requests one after another against a fresh `outcrop serve`. Text: a
+~300-character user message with an e-mail address and a person's name. Policy sets: rule-based
+(custom words, PROFANITY, regex PII types and a custom regex), NER (NAME/ADDRESS), topics (four
+denied topics), content (all six filters at HIGH), everything together. Converse generates 16
+tokens at temperature 0; the guarded call checks the input before the model and the output after.
+Medians of per-request latency; the machine is shared, so compare ratios from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from request_overhead import clients, free_port, wait_for
+
+BIN = Path(sys.executable).parent
+MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+TEXT = (
+    "Hi, this is Daniel Okafor. Please e-mail the summary of yesterday's planning meeting to "
+    "daniel.okafor@example.com and tell me which three action items are still open, who owns "
+    "each one, and whether the budget review moved to Thursday. Keep it short, please."
+)
+TOPICS = [
+    {"name": n, "definition": d, "examples": [e], "type": "DENY"}
+    for n, d, e in (
+        (
+            "Investment advice",
+            "Recommendations about buying or selling stocks, funds or crypto.",
+            "Should I buy Tesla?",
+        ),
+        (
+            "Medical diagnosis",
+            "Telling a person what illness their symptoms indicate.",
+            "Is my headache a tumour?",
+        ),
+        (
+            "Legal advice",
+            "Advice on how a person should act in their own legal dispute.",
+            "Can I sue my landlord?",
+        ),
+        ("Gambling", "Tips for betting, casinos or sports wagers.", "Best roulette strategy?"),
+    )
+]
+FILTERS = [
+    {"type": t, "inputStrength": "HIGH", "outputStrength": "NONE" if t == "PROMPT_ATTACK" else "HIGH"}
+    for t in ("HATE", "INSULTS", "SEXUAL", "VIOLENCE", "MISCONDUCT", "PROMPT_ATTACK")
+]
+RULES = {
+    "wordPolicyConfig": {
+        "wordsConfig": [{"text": "cactus"}],
+        "managedWordListsConfig": [{"type": "PROFANITY"}],
+    },
+    "sensitiveInformationPolicyConfig": {
+        "piiEntitiesConfig": [
+            {"type": t, "action": "ANONYMIZE"} for t in ("EMAIL", "PHONE", "CREDIT_DEBIT_CARD_NUMBER")
+        ],
+        "regexesConfig": [{"name": "ticket", "pattern": r"TCK-\d{6}", "action": "ANONYMIZE"}],
+    },
+}
+SETS: dict[str, dict[str, Any]] = {
+    "rules (words, regex PII)": RULES,
+    "NER (NAME, ADDRESS)": {
+        "sensitiveInformationPolicyConfig": {
+            "piiEntitiesConfig": [{"type": t, "action": "ANONYMIZE"} for t in ("NAME", "ADDRESS")]
+        }
+    },
+    "topics (4)": {"topicPolicyConfig": {"topicsConfig": TOPICS}},
+    "content filters (6)": {"contentPolicyConfig": {"filtersConfig": FILTERS}},
+}
+SETS["all of the above"] = {
+    **SETS["topics (4)"],
+    **SETS["content filters (6)"],
+    "wordPolicyConfig": RULES["wordPolicyConfig"],
+    "sensitiveInformationPolicyConfig": {
+        **RULES["sensitiveInformationPolicyConfig"],
+        "piiEntitiesConfig": [
+            *RULES["sensitiveInformationPolicyConfig"]["piiEntitiesConfig"],
+            {"type": "NAME", "action": "ANONYMIZE"},
+            {"type": "ADDRESS", "action": "ANONYMIZE"},
+        ],
+    },
+}
+
+
+def median_ms(call: Any, n: int) -> float:
+    for _ in range(3):
+        call()
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    port = free_port()
+    state = Path(os.environ.get("TMPDIR", "/tmp")) / f"outcrop-bench-{port}"
+    env = {**os.environ, "OUTCROP_THREADS": str(args.threads), "OUTCROP_STATE_DIR": str(state)}
+    proc = subprocess.Popen(
+        [str(BIN / "outcrop"), "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(f"{url}/_outcrop/health")
+        runtime, control = clients(url)
+        ids = {}
+        for name, policies in SETS.items():
+            ids[name] = control.create_guardrail(
+                name=f"bench-{len(ids)}", blockedInputMessaging="no", blockedOutputsMessaging="no", **policies
+            )["guardrailId"]
+        content = [{"text": {"text": TEXT}}]
+        print(f"ApplyGuardrail, INPUT, {len(TEXT)} characters, {args.requests} requests (median ms)")
+        for name, gid in ids.items():
+            ms = median_ms(
+                lambda gid=gid: runtime.apply_guardrail(
+                    guardrailIdentifier=gid, guardrailVersion="DRAFT", source="INPUT", content=content
+                ),
+                args.requests,
+            )
+            print(f"  {name:<28}{ms:>8.1f}")
+        messages = [{"role": "user", "content": [{"text": TEXT}]}]
+        inference = {"maxTokens": 16, "temperature": 0}
+
+        def converse(gid: str | None) -> None:
+            extra = (
+                {"guardrailConfig": {"guardrailIdentifier": gid, "guardrailVersion": "DRAFT"}} if gid else {}
+            )
+            runtime.converse(modelId=MODEL, messages=messages, inferenceConfig=inference, **extra)
+
+        plain = median_ms(lambda: converse(None), args.requests)
+        guarded = median_ms(lambda: converse(ids["all of the above"]), args.requests)
+        print(f"Converse, 16 tokens, {args.requests} requests (median ms)")
+        print(f"  {'no guardrail':<28}{plain:>8.1f}")
+        print(
+            f"  {'all policies':<28}{guarded:>8.1f}   ratio {guarded / plain:.2f}, +{guarded - plain:.1f} ms"
+        )
+
+        def stream(gid: str | None, mode: str = "sync") -> float:
+            """Tokens/s streaming 200 tokens (output checked in batches while the model runs)."""
+            config = {"guardrailIdentifier": gid, "guardrailVersion": "DRAFT", "streamProcessingMode": mode}
+            t = time.perf_counter()
+            out = runtime.converse_stream(
+                modelId=MODEL,
+                messages=[{"role": "user", "content": [{"text": "Write a long story about a lighthouse."}]}],
+                inferenceConfig={"maxTokens": 200, "temperature": 0},
+                **({"guardrailConfig": config} if gid else {}),
+            )
+            tokens = next(e["metadata"]["usage"]["outputTokens"] for e in out["stream"] if "metadata" in e)
+            return float(tokens) / (time.perf_counter() - t)
+
+        runs = max(3, args.requests // 5)
+        plain_rate = statistics.median(stream(None) for _ in range(runs))
+        sync_rate = statistics.median(stream(ids["all of the above"]) for _ in range(runs))
+        async_rate = statistics.median(stream(ids["all of the above"], "async") for _ in range(runs))
+        print(f"ConverseStream, up to 200 tokens, {runs} runs (median tokens/s)")
+        print(f"  {'no guardrail':<28}{plain_rate:>8.1f}")
+        print(f"  {'all policies, sync':<28}{sync_rate:>8.1f}   ratio {sync_rate / plain_rate:.2f}")
+        print(f"  {'all policies, async':<28}{async_rate:>8.1f}   ratio {async_rate / plain_rate:.2f}")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()
