@@ -1,6 +1,6 @@
-"""Guardrail policies, evaluated locally: one module per policy, ``apply.py`` runs them together.
-
-Evaluated: word filters (words.py) and sensitive information (pii.py, regexes.py). Denied topics,
-content filters, contextual grounding and automated reasoning are stored but not evaluated yet,
-and their assessments are left out rather than faked (docs/guardrails.md).
+"""Guardrail policies, evaluated locally: one module per detector (words, pii + ner, regexes,
+topics, content, grounding); ``assess.py`` applies a policy's settings to a detector's findings,
+``apply.py`` evaluates a whole guardrail version, ``session.py`` wraps one model invocation and
+``readiness.py`` tracks the CREATING → READY life cycle. Automated reasoning policies are stored
+but not evaluated (docs/guardrails.md).
 """
