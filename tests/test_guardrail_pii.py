@@ -68,6 +68,61 @@ def test_keywords_without_values_find_nothing(text: str) -> None:
     assert found(text, sorted(SUPPORTED - {"NAME", "ADDRESS"})) == set()
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I'm 34 and looking for a new health plan.", {("AGE", "34")}),
+        ("my daughter is 7 and she keeps waking up", {("AGE", "7")}),
+        ("My mom, 68, just got diagnosed.", {("AGE", "68")}),
+        ("I'm turning 40 next week", {("AGE", "40")}),
+        ("I am 52 yo", {("AGE", "52 yo")}),
+        ("my pin's 1234 but the atm rejects it", {("PIN", "1234")}),
+        ("I changed my PIN to 5309 yesterday.", {("PIN", "5309")}),
+        ("Can you remind me my pin? I think it's 7410.", {("PIN", "7410")}),
+        ("the security code on the back is 123", {("CREDIT_DEBIT_CARD_CVV", "123")}),
+        ("the 3 digit code on the back is 456", {("CREDIT_DEBIT_CARD_CVV", "456")}),
+        ("Call me on 07700 900123 after six.", {("PHONE", "07700 900123")}),
+        ("UK office: 020 7946 0958", {("PHONE", "020 7946 0958")}),
+        (
+            "Deposit it to 00987654321, routing 026009593.",
+            {("US_BANK_ACCOUNT_NUMBER", "00987654321"), ("US_BANK_ROUTING_NUMBER", "026009593")},
+        ),
+    ],
+)
+def test_everyday_phrasings(text: str, expected: set[tuple[str, str]]) -> None:
+    assert found(text, sorted(SUPPORTED - {"NAME", "ADDRESS"})) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm 5 minutes away, start without me.",
+        "I'm 100% sure the build is broken.",
+        "I'm on page 34 of the manual.",
+        "Turn 90 degrees and walk.",
+        "Pin the announcement to the top of the channel.",
+        "The routing table has 121000248 entries after the update.",
+        "Your transit pass 021000021 expires in March.",
+        "The ISBN is 978-0-306-40615-7.",
+        "exp 04/28, code review at 1130",
+    ],
+)
+def test_everyday_negatives(text: str) -> None:
+    assert found(text, sorted(SUPPORTED - {"NAME", "ADDRESS", "CREDIT_DEBIT_CARD_EXPIRY"})) == set()
+
+
+@needs_model
+def test_names_in_lists_and_lower_case() -> None:
+    assert found("Invite Tom, Priya, and Kenji to the retro.", ["NAME"]) == {
+        ("NAME", "Tom"),
+        ("NAME", "Priya"),
+        ("NAME", "Kenji"),
+    }
+    assert found("can you write a birthday message for my friend priya", ["NAME"]) == {("NAME", "priya")}
+    assert found("Apple and Microsoft and Tom", ["NAME"]) == {("NAME", "Tom")}
+    assert found("ask legal to review my friend's contract", ["NAME"]) == set()
+
+
 def test_nearest_keyword_claims_shared_digits() -> None:
     text = "Checking account number 000123456789, routing 021000021, passport 912803456"
     assert found(text, ["US_BANK_ACCOUNT_NUMBER", "US_BANK_ROUTING_NUMBER", "US_PASSPORT_NUMBER"]) == {

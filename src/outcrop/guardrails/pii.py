@@ -32,6 +32,8 @@ class Recognizer:
     context: tuple[str, ...] = ()
     # Or a pattern that must match there (searched in the lower-cased text before the match).
     context_pattern: re.Pattern[str] | None = None
+    # Or a pattern matching right after it ("00987654321, routing 026009593": an account number).
+    after: re.Pattern[str] | None = None
     # How far before the match (characters) the context may be.
     window: int = 40
     # The group reported when the pattern also matches its keyword ("PIN: (?P<v>\d{4})").
@@ -146,7 +148,8 @@ RECOGNIZERS: dict[str, Recognizer] = {
             + r"|(?:\+?1[\s.-]?)?\(\d{3}\)\d{3}-?\d{4})"
             + _NUM_R
         ),
-        lambda t: 10 <= len(_digits(t)) <= 15,
+        # "00" and bare digits: an account or order number as often as a phone number.
+        lambda t: 10 <= len(_digits(t)) <= 15 and not (t.startswith("00") and t.isdigit()),
     ),
     "US_SOCIAL_SECURITY_NUMBER": Recognizer(
         re.compile(_NUM_L + r"(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}" + _NUM_R)
@@ -186,7 +189,15 @@ RECOGNIZERS: dict[str, Recognizer] = {
         )
     ),
     "US_BANK_ROUTING_NUMBER": Recognizer(
-        re.compile(_NUM_L + r"\d{9}" + _NUM_R), _aba, ("routing", "aba", "rtn", "transit")
+        re.compile(_NUM_L + r"\d{9}" + _NUM_R),
+        _aba,
+        # The keyword, then only filler words ("routing number for the wire is"), not "routing
+        # table has" or "transit pass".
+        context_pattern=re.compile(
+            r"\b(?:routing|aba|rtn|transit)\b(?:\s*(?:[#:=.,/()-]|\b(?:numbers?|nos?|num|code|is|are|was"
+            r"|aba|rtn|routing|transit|my|the|our|your|bank'?s?|and|for|of|wire|ach|direct|deposit|use"
+            r"|it'?s)\b))*\s*$"
+        ),
     ),
     "INTERNATIONAL_BANK_ACCOUNT_NUMBER": Recognizer(
         re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])"),
@@ -236,7 +247,8 @@ RECOGNIZERS: dict[str, Recognizer] = {
     ),
     "PIN": Recognizer(
         re.compile(
-            r"(?i:\bpin(?:\s?(?:code|number|no\.?))?\b)(?:\s+(?:is|was|=|of)\s*|\s*[:=#]\s*|\s+)"
+            r"(?i:\bpin(?:\s?(?:code|number|no\.?))?\b)"
+            r"(?i:'s\s*|\s+(?:is(?:\s+now)?|was|=|of|to)\s*|\s*[:=#-]\s*|\s+)"
             r"(?P<v>\d{4,8})" + _NUM_R
         ),
         group="v",
@@ -244,7 +256,8 @@ RECOGNIZERS: dict[str, Recognizer] = {
     "AGE": Recognizer(
         re.compile(
             r"(?i)(?<![\w.])(?P<v>\d{1,3}-(?:year|month)s?-old"
-            r"|\d{1,3}(?:\s*|-)(?:years?|yrs?|months?)(?=(?:\s*|-)old\b))"
+            r"|\d{1,3}(?:\s*|-)(?:years?|yrs?|months?)(?=(?:\s*|-)old\b)"
+            r"|\d{1,3}\s?(?:yo|y/o|y\.o\.)(?![\w/]))"
         ),
         lambda v: 0 < int(_digits(v)) <= 130,
         group="v",
@@ -254,8 +267,12 @@ RECOGNIZERS: dict[str, Recognizer] = {
         context_pattern=re.compile(
             r"\b(?:cvv2?|cvc2?|cvn|cid|csc|security\s+code|card\s+(?:verification|security)"
             r"(?:\s+(?:value|code|number))?|card\s+code)\b"
+            # "the 3 digit code", "the numbers on the back of my card", "exp 04/28 code 321".
+            r"|\b(?:three|3)[\s-]?digit\s+(?:security\s+)?(?:code|number)"
+            r"|\b(?:code|numbers?|digits?)\s+on\s+(?:the\s+)?back\b(?:\s+of\s+(?:the|my|your)\s+card)?"
+            r"|\bexp\w*\.?:?\s*\d{1,2}\s?/\s?\d{2,4}[\s,;]+(?:security\s+)?code\s*(?:is\s*|:\s*)?$"
         ),
-        window=25,
+        window=40,
     ),
     "CREDIT_DEBIT_CARD_EXPIRY": Recognizer(
         re.compile(r"(?<![\w./-])(?:0?[1-9]|1[0-2])\s?[/-]\s?(?:20)?\d{2}(?![\w/-]|\.\d)"),
@@ -270,7 +287,8 @@ RECOGNIZERS: dict[str, Recognizer] = {
     ),
     "US_BANK_ACCOUNT_NUMBER": Recognizer(
         re.compile(_NUM_L + r"\d{8,17}" + _NUM_R),
-        context=("account", "acct", "a/c", "checking", "savings", "bank", "iban"),
+        context=("account", "acct", "a/c", "checking", "savings", "bank", "iban", "dda"),
+        after=re.compile(r"(?i)\s*[,;]?\s*(?:and\s+|\(\s*)?(?:routing|aba|rtn|sort\s+code)\b"),
     ),
     "DRIVER_ID": Recognizer(
         re.compile(r"(?<![\w-])(?=[A-Za-z0-9-]*\d)[A-Za-z0-9](?:[A-Za-z0-9]|-(?=\w)){4,19}(?![\w-])"),
@@ -332,6 +350,39 @@ AGE_AFTER_KEYWORD = Recognizer(
     lambda v: 0 < int(v) <= 130,
     group="v",
 )
+# What may follow a bare number that is an age: the end of the clause or a few words ("I'm 34 and
+# ...", "turning 40 next week"), not a unit ("I'm 5 minutes away", "I'm 100% sure").
+_AGE_END = (
+    r"(?=\s*(?:[,.;!?)]|$)|\s+(?:and|but|so|now|years?|yrs?|yo|next|this|soon|today|tomorrow|last|with"
+    r"|who|when|since|male|female|m|f)\b)"
+)
+_KIN = (
+    r"(?:son|daughter|kid|child|boy|girl|baby|toddler|mom|mum|mother|dad|father|wife|husband|partner"
+    r"|brother|sister|grandma|grandmother|grandpa|grandfather|grandson|granddaughter|niece|nephew|aunt"
+    r"|uncle|cousin|friend|boyfriend|girlfriend|fianc[eé]e?|patient|client)"
+)
+# "I'm 34", "he's 81,", "my daughter is 7 and", "my mom, 68, just", "turning 40 next week",
+# "i'm anita sharma, 31,".
+AGE_SPOKEN = Recognizer(
+    re.compile(
+        r"(?i:\b(?:i'?m|i\s+am|im|he'?s|she'?s|(?:he|she|i)\s+(?:is|was)|they'?re"
+        rf"|{_KIN}s?(?:'s|\s+is|\s+was)|turn(?:ed|ing|s)|{_KIN}s?\s*,)"
+        r"|(?:\bi'?m|\bi\s+am|\bmy\s+name\s+is|\bthis\s+is)\s+[a-z'-]+(?:\s+[a-z'-]+)?\s*,)"
+        r"\s*(?P<v>\d{1,3})" + _AGE_END + r"(?![\w%'\u2019]|\.\d)"
+    ),
+    lambda v: 0 < int(v) <= 120,
+    group="v",
+)
+# Numbers written with a national trunk prefix ("07700 900123", "020 7946 0958", "0412 345 678").
+PHONE_TRUNK = Recognizer(
+    re.compile(_NUM_L + r"(?:\(0\d{1,4}\)\s?|0\d{1,4}[\s.-])\d{2,4}(?:[\s.-]?\d{2,4}){1,2}" + _NUM_R),
+    lambda t: 10 <= len(_digits(t)) <= 11,
+)
+# A PIN a few words after the keyword, no other number between: "my pin? I think it's 7410".
+PIN_NEARBY = Recognizer(
+    re.compile(_NUM_L + r"(?<!\bin )(?<!\bsince )(?<!\bby )(?<!\buntil )\d{4,8}" + _NUM_R),
+    context_pattern=re.compile(r"\bpin\b(?!\s+(?:the|it|this|that|a|an|to\s+the)\b)(?:'s)?\D*$"),
+)
 # Twitter/Instagram-style handles ("follow me @jdoe_92") near a social-media word.
 HANDLE = Recognizer(
     re.compile(r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?(?![\w@])"),
@@ -354,9 +405,10 @@ HANDLE = Recognizer(
     ),
 )
 EXTRA: dict[str, tuple[Recognizer, ...]] = {
-    "PHONE": (BARE_PHONE,),
+    "PHONE": (BARE_PHONE, PHONE_TRUNK),
     "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER": (ITIN_BARE,),
-    "AGE": (AGE_AFTER_KEYWORD,),
+    "AGE": (AGE_AFTER_KEYWORD, AGE_SPOKEN),
+    "PIN": (PIN_NEARBY,),
     "PASSWORD": (PASSWORD_NEARBY,),
     "USERNAME": (HANDLE,),
 }
@@ -388,6 +440,7 @@ def _find(text: str, entity_type: str) -> list[tuple[Span, int]]:
     found: list[tuple[Span, int]] = []
     for recognizer in (main, *EXTRA.get(entity_type, ())):
         needs_context = bool(recognizer.context) or recognizer.context_pattern is not None
+        needs_context = needs_context or recognizer.after is not None
         for m in recognizer.pattern.finditer(text):
             start, end = m.span(recognizer.group)
             value = m.group(recognizer.group)
@@ -396,6 +449,9 @@ def _find(text: str, entity_type: str) -> list[tuple[Span, int]]:
             distance = 0
             if needs_context:
                 near = _context_distance(text, start, recognizer)
+                if near is None and recognizer.after is not None:
+                    follows = recognizer.after.match(text, end)
+                    near = None if follows is None else follows.end() - end
                 if near is None:
                     continue
                 distance = near
@@ -583,14 +639,16 @@ _NOT_NAMES = _words(
     """email e-mail expiry expiration exp phone mobile cell address password username user login date
     name card account subject note notes total status call text message contact send ask tell please
     dm ping pin cvv cvc age gender dob birthday sir madam team admin support customer client patient
-    doctor nurse manager hello hi hey thanks dear regards cheers god lord mom dad mum"""
+    doctor nurse manager hello hi hey thanks dear regards cheers god lord mom dad mum monday tuesday
+    wednesday thursday friday saturday sunday january february march april june july august
+    september october november december"""
 )
 # Model and product names the small model takes for people; in an LLM gateway's traffic they are
 # more often the product ("ask Claude", "Llama 3") than a person. Two-word names (Claude Monet) pass.
 _PRODUCTS = _words(
     """claude llama mistral mixtral qwen jamba titan nova gemma gemini alexa siri cortana copilot
     bedrock anthropic converse ollama python java ruby rust perl swift kotlin django flask pandas
-    code sonnet opus haiku instant"""
+    code sonnet opus haiku instant chatgpt gpt openai google bing"""
 )
 _TRAILING_NOT_NAME = frozenset({"yesterday", "today", "tomorrow", "tonight", "now", "here", "there"})
 
@@ -632,6 +690,31 @@ def _plausible_person(text: str, start: int, end: int, value: str) -> bool:
         if re.search(rf"(?<![\w-]){re.escape(lower)}(?![\w-])", text[:start] + " " + text[end:]):
             return False
     return True
+
+
+# A capitalised word or two listed next to a name ("Tom, Priya, and Kenji", "Sophie and Liam").
+_NAME_WORDS = r"[A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?"
+_LIST_SEP = r"(?P<sep>\s*,\s*(?:and\s+)?|\s+and\s+)"
+_LIST_NEXT = re.compile(rf"{_LIST_SEP}(?P<v>{_NAME_WORDS})(?![\w-])")
+_LIST_PREVIOUS = re.compile(rf"(?<![\w-])(?P<v>{_NAME_WORDS}){_LIST_SEP}$")
+# Entities the small model may give a first name listed with others ("Kenji" GPE): overruled only
+# in an "and" list, where "Priya Sharma, Paris" (a signature) is not; never ORG ("Tom and Apple").
+_LIST_OVERRULED = frozenset({"GPE", "NORP", "PRODUCT", "WORK_OF_ART"})
+# Teams and tools asked or told things ("ask legal to review"), not people.
+_NOT_NAMES_LOWER = _words(
+    """legal finance management security design product staff hr it ops devops qa payroll billing
+    accounting marketing sales engineering everybody everyone someone somebody anyone anybody people
+    chat bot assistant ai model server computer phone pong"""
+)
+# In text written without capitals: the word after "my friend", "tell"... when it ends the clause
+# or is the subject of what follows ("for my friend priya", "ask mike to"), not a verb or plural
+# ("my friend jumped", "ask questions").
+_LOWER_CUE = re.compile(
+    r"\b(?:my\s+(?:friend|wife|husband|son|daughter|boss|colleague|coworker|co-worker|brother|sister"
+    r"|cousin|neighbou?r|partner|girlfriend|boyfriend|roommate|manager|teacher)|tell|ask|text|remind"
+    r"|ping)\s+(?P<v>[a-z][a-z'-]+)(?![\w-])(?=\s*(?:[,.!?;:]|$)|\s+(?:to|that|and|said|says|told"
+    r"|wants|is|was|will|i|i'll|i'm|we|if|when|he|she|has|had|can|could|would|should))"
+)
 
 
 def find_names(text: str) -> list[Span]:
@@ -679,7 +762,42 @@ def find_names(text: str) -> list[Span]:
             add(*m.span("v"), from_model=False)
     for m in _SIGN_OFF.finditer(text):
         add(*m.span("v"), from_model=False)
-    for start, end, label in ner.entities(text):
+    entities = ner.entities(text)
+    for start, end, label in entities:
         if label == "PERSON":
             add(start, end, from_model=True)
+    if _writes_lower_case(text):
+        for m in _LOWER_CUE.finditer(text):
+            word = m.group("v")
+            if (
+                not re.search(r"(?:s|ed|ing|ly)$", word)
+                and word not in stop | _NOT_NAMES | _PRODUCTS | _NOT_NAMES_LOWER
+            ):
+                add(*m.span("v"), from_model=False)
+    # Names listed with a name found above, not taken by the model for anything else (a place).
+    queue = list(found)
+    while queue:
+        name = queue.pop()
+        before = _LIST_PREVIOUS.search(text, max(0, name.start - 40), name.start)
+        after = _LIST_NEXT.match(text, name.end)
+        for near in (before, after):
+            if near is None:
+                continue
+            start, end = near.span("v")
+            listed = "and" in near.group("sep")
+            if any(
+                e[0] < end
+                and start < e[1]
+                and (e[2] not in _LIST_OVERRULED or not listed or " " in near.group("v"))
+                for e in entities
+                if e[2] != "PERSON"
+            ):
+                continue
+            if any(w.lower() in _PRODUCTS or w.lower() in _NOT_NAMES for w in near.group("v").split()):
+                continue
+            overruled = any(e[0] < end and start < e[1] for e in entities)
+            count = len(found)
+            add(start, end, from_model=False)
+            if not overruled:  # the list goes on from a name only the model is sure of
+                queue += found[count:]
     return sorted(found, key=lambda s: s.start)
