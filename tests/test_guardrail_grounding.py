@@ -88,3 +88,45 @@ def test_relevance_edge_cases() -> None:
     assert relevance_score("Who founded it?", "") == 0.0
     assert relevance_score("Who founded it?", "   ") == 0.0
     assert relevance_score("", "Anything.") == 1.0
+
+
+LIBRARY = (
+    "Members can borrow up to 12 items at a time for a loan period of 14 days. "
+    "Late returns are charged 25 cents per item per day, up to a maximum of $10. "
+    "The company reimburses up to $400 a year for home office equipment."
+)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "You can borrow a dozen items for two weeks.",  # number words and units
+    ],
+)
+def test_paraphrased_numbers_are_grounded(response: str) -> None:
+    assert grounding_score(LIBRARY, response) >= THRESHOLD
+
+
+def test_spoken_amounts_and_rates_are_not_penalised_as_numbers() -> None:
+    quarter = grounding_score(LIBRARY, "It's a quarter per item per day, capped at ten dollars.")
+    wrong = grounding_score(LIBRARY, "It's 50 cents per item per day, capped at ten dollars.")
+    assert quarter > 0.6 > wrong
+    assert grounding_score(LIBRARY, "Up to $400 annually for equipment.") > 0.6
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "You can borrow 15 items for two weeks.",
+        "You can borrow 12 items for three weeks.",
+        "Up to $400 a month for equipment.",  # wrong period of a rate
+    ],
+)
+def test_changed_quantities_are_caught(response: str) -> None:
+    assert grounding_score(LIBRARY, response) < THRESHOLD
+
+
+def test_yes_no_answer_is_relevant() -> None:
+    assert relevance_score(
+        "Can I renew my loans?", "Yes, twice, online, unless someone has reserved the item."
+    ) > (relevance_score("Can I renew my loans?", "Twice, online, unless someone has reserved the item."))

@@ -76,3 +76,8 @@ def test_sentences_keep_initials_together() -> None:
         "It was built by John A. Roebling.",
         "It opened in 1883!",
     ]
+
+
+def test_lay_symptom_description() -> None:
+    text = "I've been feeling down and can't get out of bed for weeks. Am I depressed, and what pills would help?"
+    assert find_topics(text, TOPICS) == ["Medical diagnosis"]

@@ -96,7 +96,6 @@ ANCHORS: tuple[str, ...] = (
     "I got paid on Friday and have a few bills to sort out.",
     "The meeting has been moved to Thursday afternoon.",
     "My friend told me about it.",
-    "I have been feeling tired after work lately.",
     "The package arrived this morning.",
     "I'm not sure what to do about it.",
     "Our team finished the project ahead of schedule.",
