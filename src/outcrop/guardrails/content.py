@@ -39,12 +39,55 @@ _HINT_BONUS = 0.06
 _CUTS = (0.5, 0.7, 0.9)
 # The semantic layer is a linear probe per category on MiniLM sentence embeddings, trained at
 # first use on the prototype sentences (data/content_prototypes.txt; every other category and
-# BENIGN are its negatives). Probability _PROBE_LOW scores 0.5 (LOW) and _PROBE_MEDIUM 0.7
-# (MEDIUM), linear between and beyond, capped below HIGH: on its own the probe confuses
-# "mentions a group" with "attacks a group" too often to be trusted with HIGH. Fitted on
-# bench/data/dev/content.json, which the probe never trains on.
-_PROBE_LOW = 0.8
-_PROBE_MEDIUM = 0.93
+# BENIGN are its negatives). Per category, probability _PROBE_LOW scores 0.5 (LOW) and
+# _PROBE_MEDIUM 0.7 (MEDIUM), linear between and beyond, capped below HIGH: on its own the probe
+# confuses "mentions a group" with "attacks a group" too often to be trusted with HIGH. Fitted on
+# bench/data/dev/content.json, which the probe never trains on: HATE and MISCONDUCT keep the
+# stricter cut-offs because history, news and security questions sit close to them.
+_PROBE_LOW = {
+    "HATE": 0.8,
+    "INSULTS": 0.74,
+    "SEXUAL": 0.8,
+    "VIOLENCE": 0.72,
+    "MISCONDUCT": 0.8,
+    "PROMPT_ATTACK": 0.74,
+}
+_PROBE_MEDIUM = {
+    "HATE": 0.93,
+    "INSULTS": 0.88,
+    "SEXUAL": 0.92,
+    "VIOLENCE": 0.88,
+    "MISCONDUCT": 0.92,
+    "PROMPT_ATTACK": 0.88,
+}
+# Context that makes a harmful-sounding text harmless lowers that category's semantic score
+# (never a pattern's): insults aimed only at oneself, misconduct asked about to report, prevent
+# or investigate it, violent idioms ("I could murder a pizza"), and questions about history.
+_CONTEXT_PENALTY = 0.2
+_SELF_INSULT_PENALTY = 0.3
+_SELF = re.compile(r"\b(?:i|i'm|im|i've|i'd|me|myself)\b")
+_TARGET = re.compile(
+    r"\b(?:you|your|yours|u|ur|yourself|ya|he|she|him|her|his|hers|they|them|their|this|that|these|those|"
+    r"everyone|everybody|people)\b|\bmy \w+(?:'s| is| was| are)\b"
+)
+_BENIGN_CONTEXT = {
+    "MISCONDUCT": re.compile(
+        r"\b(?:report(?:ed|ing)? (?:it|them|him|her|this|a|an|the|my|someone|to)|prevent|protect|"
+        r"detect(?:ed|s)?|defend|warn|recover|spot|recogni[sz]e|get (?:the|my|our|their) money back|"
+        r"belongings|hack(?:ing)? together|penalt(?:y|ies)|legal consequences|is it (?:legal|illegal)|"
+        r"how (?:do|does|did|can) (?:the )?(?:police|detectives|investigators|banks|stores|shops|"
+        r"companies|authorities|courts|forensic \w+))\b"
+    ),
+    "VIOLENCE": re.compile(
+        r"\b(?:(?:could|would) (?:murder|kill) (?:a |for a )|kill(?:ed|ing)? it\b|(?:movie|film|game|show|"
+        r"book|scene|series|documentary|novel) (?:was|is) (?:so |too |really |very )?"
+        r"(?:violent|brutal|gory|bloody))"
+    ),
+    "HATE": re.compile(
+        r"^(?:why|what|how|when|who|where|explain|describe)\b.{0,80}\b(?:persecut\w*|history|historical|"
+        r"discriminat\w*|prejudice|racism|antisemitism|expelled|segregat\w*)"
+    ),
+}
 _SEMANTIC_CAP = 0.85
 _PROBE_L2 = 0.001
 _PROBE_STEPS = 800
@@ -209,15 +252,34 @@ def probabilities(text: str) -> dict[str, float]:
     return {category: float(best[i]) for i, category in enumerate(CATEGORIES)}
 
 
-def _semantic_score(probability: float) -> float:
-    return min(0.5 + 0.2 * (probability - _PROBE_LOW) / (_PROBE_MEDIUM - _PROBE_LOW), _SEMANTIC_CAP)
+def _semantic_score(category: str, probability: float) -> float:
+    low, medium = _PROBE_LOW[category], _PROBE_MEDIUM[category]
+    return min(0.5 + 0.2 * (probability - low) / (medium - low), _SEMANTIC_CAP)
 
 
-def combine(levels: dict[str, int], hints: dict[str, bool], probs: dict[str, float]) -> dict[str, float]:
+def context_penalties(text: str) -> dict[str, float]:
+    """Per category, how much harmless context lowers the semantic score (see _BENIGN_CONTEXT)."""
+    norm = normalise(text)
+    out = dict.fromkeys(CATEGORIES, 0.0)
+    for category, pattern in _BENIGN_CONTEXT.items():
+        if pattern.search(norm):
+            out[category] = _CONTEXT_PENALTY
+    if _SELF.search(norm) and not _TARGET.search(norm):  # "I'm so stupid": no one else is insulted
+        out["INSULTS"] = _SELF_INSULT_PENALTY
+    return out
+
+
+def combine(
+    levels: dict[str, int],
+    hints: dict[str, bool],
+    probs: dict[str, float],
+    penalties: dict[str, float] | None = None,
+) -> dict[str, float]:
     """The two layers' evidence as one 0-1 score per category."""
     out = {}
     for category in CATEGORIES:
-        semantic = _semantic_score(probs[category]) + (_HINT_BONUS if hints[category] else 0.0)
+        semantic = _semantic_score(category, probs[category]) + (_HINT_BONUS if hints[category] else 0.0)
+        semantic -= penalties[category] if penalties else 0.0
         pattern = _PATTERN_SCORE.get(levels[category], 0.0)
         score = max(pattern, semantic)
         if pattern and semantic >= _AGREE:
@@ -229,7 +291,7 @@ def combine(levels: dict[str, int], hints: dict[str, bool], probs: dict[str, flo
 def scores(text: str) -> dict[str, float]:
     """The combined 0-1 score per category (exposed for tuning and the benchmark)."""
     levels, hints = pattern_levels(text)
-    return combine(levels, hints, probabilities(text))
+    return combine(levels, hints, probabilities(text), context_penalties(text))
 
 
 def level(score: float) -> str:
