@@ -14,6 +14,7 @@ Medians of per-request latency; the machine is shared, so compare ratios from th
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import subprocess
@@ -129,23 +130,31 @@ def main() -> None:
             ids[name] = control.create_guardrail(
                 name=f"bench-{len(ids)}", blockedInputMessaging="no", blockedOutputsMessaging="no", **policies
             )["guardrailId"]
-        content = [{"text": {"text": TEXT}}]
-        print(f"ApplyGuardrail, INPUT, {len(TEXT)} characters, {args.requests} requests (median ms)")
+        for gid in ids.values():  # detectors load in the background: wait as a client would
+            while control.get_guardrail(guardrailIdentifier=gid)["status"] != "READY":
+                time.sleep(0.1)
+        serial = itertools.count()
+
+        def content() -> list[dict[str, Any]]:
+            """The text with a new ticket number each time, so no detector's cache answers."""
+            return [{"text": {"text": f"{TEXT} Ticket {next(serial)}."}}]
+
+        print(f"ApplyGuardrail, INPUT, ~{len(TEXT)} characters, {args.requests} requests (median ms)")
         for name, gid in ids.items():
             ms = median_ms(
                 lambda gid=gid: runtime.apply_guardrail(
-                    guardrailIdentifier=gid, guardrailVersion="DRAFT", source="INPUT", content=content
+                    guardrailIdentifier=gid, guardrailVersion="DRAFT", source="INPUT", content=content()
                 ),
                 args.requests,
             )
             print(f"  {name:<28}{ms:>8.1f}")
-        messages = [{"role": "user", "content": [{"text": TEXT}]}]
         inference = {"maxTokens": 16, "temperature": 0}
 
         def converse(gid: str | None) -> None:
             extra = (
                 {"guardrailConfig": {"guardrailIdentifier": gid, "guardrailVersion": "DRAFT"}} if gid else {}
             )
+            messages = [{"role": "user", "content": [{"text": content()[0]["text"]["text"]}]}]
             runtime.converse(modelId=MODEL, messages=messages, inferenceConfig=inference, **extra)
 
         plain = median_ms(lambda: converse(None), args.requests)

@@ -417,3 +417,26 @@ def test_detector_quality_on_the_labelled_set() -> None:
     }
     for kind, (precision, recall) in scores.items():
         assert precision >= 0.9 and recall >= 0.9, (kind, precision, recall)
+
+
+# Floors a little under the held-out figures published in docs/guardrails.md: a change that makes a
+# model-based detector clearly worse on text it was never tuned on fails here.
+HELDOUT_FLOORS = {
+    "pii": (0.92, 0.87),
+    "topics": (0.83, 0.70),
+    "content": (0.92, 0.76),
+    "grounding": (0.80, 0.70),
+}
+
+
+def test_model_based_detectors_hold_their_heldout_quality() -> None:
+    spec = importlib.util.spec_from_file_location("guardrail_sets", ROOT / "bench" / "guardrail_sets.py")
+    assert spec is not None and spec.loader is not None
+    sets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sets)
+    runs = {"pii": sets.pii, "topics": sets.topics, "content": sets.content, "grounding": sets.grounding}
+    for name, (min_precision, min_recall) in HELDOUT_FLOORS.items():
+        data = sets._load(name, "heldout")
+        assert data is not None and len(data["cases"]) >= 40
+        precision, recall, *_ = sets.summary(runs[name](data, []))
+        assert precision >= min_precision and recall >= min_recall, (name, precision, recall)
