@@ -343,6 +343,17 @@ def test_invoke_stream_puts_action_and_trace_on_the_last_chunk(bedrock: Any, run
     chunks = _chunks(out)
     assert "".join(c.get("generation", "") for c in chunks) == BLOCKED_IN
     assert chunks[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    out = runtime.invoke_model_with_response_stream(
+        modelId=MODEL, body=_claude("cactus"), guardrailIdentifier=blocked, guardrailVersion="DRAFT"
+    )
+    chunks = _chunks(out)
+    assert chunks[0]["type"] == "message_start"
+    assert chunks[0]["message"]["usage"]["input_tokens"] == 0
+    text = "".join(c["delta"].get("text", "") for c in chunks if c["type"] == "content_block_delta")
+    assert text == BLOCKED_IN
+    assert (
+        chunks[-1]["type"] == "message_stop" and chunks[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    )
 
 
 # -- Strands --------------------------------------------------------------------------------------

@@ -240,9 +240,16 @@ async def guard_invoke_input(guard: InvokeGuard | None, conversation: Conversati
     return seen
 
 
-def blocked_input_events(guard: InvokeGuard) -> list[AnswerEvent]:
+async def replayed(events: list[AnswerEvent]) -> AsyncIterator[AnswerEvent]:
+    """Fixed events as an answer stream (what renderers are fed for a blocked input)."""
+    for event in events:
+        yield event
+
+
+def blocked_input_events(guard: InvokeGuard | None) -> list[AnswerEvent]:
     """What a family renderer is fed when the input is blocked: the blocked message as the whole
     answer, nothing billed."""
+    assert guard is not None
     return [TextDelta(guard.guarding.blocked_input_message), Finished("end_turn", 0, 0)]
 
 

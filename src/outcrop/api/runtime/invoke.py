@@ -17,6 +17,7 @@ from typing import Any
 from ...catalog import ModelRef
 from ...conversation import Conversation
 from ...engines.base import Finished, Prompt
+from ...engines.tool_run import AnswerEvent
 from ...formats.anthropic import (
     AnthropicRequest,
     MessageRenderer,
@@ -37,6 +38,7 @@ from .guarded import (
     guard_invoke_events,
     guard_invoke_input,
     invoke_guard,
+    replayed,
     with_guard_fields,
 )
 
@@ -118,18 +120,15 @@ async def _anthropic_invoke(call: Call, ref: ModelRef) -> Reply:
     request = _anthropic_request(ref, raw)
     conversation = await guard_invoke_input(guard, request.conversation)
     renderer = MessageRenderer(new_message_id(), request.model_name)
+    plan: _Plan | None = None
     if conversation is None:  # blocked input: the model never runs
-        assert guard is not None
-        for event in blocked_input_events(guard)[:-1]:
-            renderer.feed(event)
-        message = with_guard_fields(guard, renderer.message(Finished("end_turn", 0, 0)))
-        body = json.dumps(message, ensure_ascii=False).encode()
-        headers = [*_token_headers(0, 0, started), *guard_headers(guard)]
-        return Reply({"body": body, "contentType": "application/json"}, headers=headers)
-    plan = _anthropic_plan(call, ref, request, conversation)
-    plan.answer.start(plan.prompt)
+        events = replayed(blocked_input_events(guard))
+    else:
+        plan = _anthropic_plan(call, ref, request, conversation)
+        plan.answer.start(plan.prompt)
+        events = guard_invoke_events(guard, plan.answer, len(plan.prompt.tokens))
     done: Finished | None = None
-    async for event in guard_invoke_events(guard, plan.answer, len(plan.prompt.tokens)):
+    async for event in events:
         if isinstance(event, Finished):
             done = event
         else:
@@ -138,7 +137,7 @@ async def _anthropic_invoke(call: Call, ref: ModelRef) -> Reply:
     message = with_guard_fields(guard, renderer.message(done))
     headers = [
         *_token_headers(done.input_tokens, done.output_tokens, started),
-        *plan.headers(),
+        *(plan.headers() if plan else []),
         *guard_headers(guard),
     ]
     body = json.dumps(message, ensure_ascii=False).encode()
@@ -156,66 +155,57 @@ async def _anthropic_stream(call: Call, ref: ModelRef) -> StreamReply:
     request = _anthropic_request(ref, raw, streaming=True)
     conversation = await guard_invoke_input(guard, request.conversation)
     renderer = MessageRenderer(new_message_id(), request.model_name)
-    if conversation is None:
-        assert guard is not None
-        return StreamReply(
-            _anthropic_blocked_stream(guard, renderer, started), data={"contentType": "application/json"}
-        )
+    if conversation is None:  # blocked input: the blocked message is the whole stream
+        blocked = replayed(blocked_input_events(guard))
+        chunks = _anthropic_chunks(renderer, Prompt(tokens=[], text=""), blocked, guard, started)
+        return StreamReply(chunks, data={"contentType": "application/json"})
     plan = _anthropic_plan(call, ref, request, conversation)
     plan.answer.start(plan.prompt)  # admitted now: a full queue is a plain 429, not a broken stream
+    answer = guard_invoke_events(guard, plan.answer, len(plan.prompt.tokens))
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            first_byte: int | None = None
-            done: Finished | None = None
-            started_message = False
-            async for event in guard_invoke_events(guard, plan.answer, len(plan.prompt.tokens)):
-                if not started_message:
-                    # After the engine's first event: it has admitted the prompt, so message_start's
-                    # usage can say how much of the cached prefix was really reused.
-                    yield _chunk(renderer.start(plan.prompt))
-                    started_message = True
-                if isinstance(event, Finished):
-                    done = event
-                    continue
-                if first_byte is None:
-                    first_byte = _ms(started)
-                for out in renderer.feed(event):
-                    yield _chunk(out)
-            assert done is not None
-            metrics = {
-                "inputTokenCount": done.input_tokens,
-                "outputTokenCount": done.output_tokens,
-                "invocationLatency": _ms(started),
-                "firstByteLatency": first_byte if first_byte is not None else _ms(started),
-            }
-            final = renderer.finish(done, metrics)
-            with_guard_fields(guard, final[-1])
-            for out in final:
-                yield _chunk(out)
+            async for chunk in _anthropic_chunks(renderer, plan.prompt, answer, guard, started):
+                yield chunk
         finally:
             plan.answer.cancel()
 
     return StreamReply(events(), data={"contentType": "application/json"}, headers=plan.headers())
 
 
-async def _anthropic_blocked_stream(
-    guard: InvokeGuard, renderer: MessageRenderer, started: float
+async def _anthropic_chunks(
+    renderer: MessageRenderer,
+    prompt: Prompt,
+    events: AsyncIterator[AnswerEvent],
+    guard: InvokeGuard | None,
+    started: float,
 ) -> AsyncIterator[bytes]:
-    """A blocked input as a stream: the blocked message, then the final chunk with the guardrail's
-    action and trace."""
-    yield _chunk(renderer.start(Prompt(tokens=[], text="")))
-    events = blocked_input_events(guard)
-    for event in events[:-1]:
+    """Messages stream chunks for an answer's events; a guardrail's action and trace ride on the
+    last chunk (``message_stop``), as on Bedrock."""
+    first_byte: int | None = None
+    done: Finished | None = None
+    started_message = False
+    async for event in events:
+        if not started_message:
+            # After the engine's first event: it has admitted the prompt, so message_start's
+            # usage can say how much of the cached prefix was really reused.
+            yield _chunk(renderer.start(prompt))
+            started_message = True
+        if isinstance(event, Finished):
+            done = event
+            continue
+        if first_byte is None:
+            first_byte = _ms(started)
         for out in renderer.feed(event):
             yield _chunk(out)
+    assert done is not None
     metrics = {
-        "inputTokenCount": 0,
-        "outputTokenCount": 0,
+        "inputTokenCount": done.input_tokens,
+        "outputTokenCount": done.output_tokens,
         "invocationLatency": _ms(started),
-        "firstByteLatency": _ms(started),
+        "firstByteLatency": first_byte if first_byte is not None else _ms(started),
     }
-    final = renderer.finish(Finished("end_turn", 0, 0), metrics)
+    final = renderer.finish(done, metrics)
     with_guard_fields(guard, final[-1])
     for out in final:
         yield _chunk(out)

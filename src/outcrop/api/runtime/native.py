@@ -36,6 +36,7 @@ from .guarded import (
     guard_invoke_events,
     guard_invoke_input,
     invoke_guard,
+    replayed,
     with_guard_fields,
 )
 
@@ -116,8 +117,7 @@ async def invoke(call: Call, ref: ModelRef) -> Reply:
     codec, request = _parse(ref, raw)
     conversation = await guard_invoke_input(guard, request.conversation)
     if conversation is None:  # blocked input: the model never runs
-        assert guard is not None
-        blocked, done = await _render(codec.renderer(request, ref), 0, _replay(blocked_input_events(guard)))
+        blocked, done = await _render(codec.renderer(request, ref), 0, replayed(blocked_input_events(guard)))
         body = json.dumps(with_guard_fields(guard, blocked), ensure_ascii=False).encode()
         headers = [*_token_headers(done, started), *guard_headers(guard)]
         return Reply({"body": body, "contentType": "application/json"}, headers=headers)
@@ -137,11 +137,6 @@ async def invoke(call: Call, ref: ModelRef) -> Reply:
     body = json.dumps(with_guard_fields(guard, answer), ensure_ascii=False).encode()
     headers = [*_token_headers(done, started), *plan.headers(), *guard_headers(guard)]
     return Reply({"body": body, "contentType": "application/json"}, headers=headers)
-
-
-async def _replay(events: list[AnswerEvent]) -> AsyncIterator[AnswerEvent]:
-    for event in events:
-        yield event
 
 
 async def _render(
@@ -190,9 +185,8 @@ async def stream(call: Call, ref: ModelRef) -> StreamReply:
         raise ValidationException("n must be 1 when streaming.")
     conversation = await guard_invoke_input(guard, request.conversation)
     if conversation is None:
-        assert guard is not None
         blocked = _stream_events(
-            codec.renderer(request, ref), 0, _replay(blocked_input_events(guard)), guard, started
+            codec.renderer(request, ref), 0, replayed(blocked_input_events(guard)), guard, started
         )
         return StreamReply(blocked, data={"contentType": "application/json"})
     plan = _plan(call, ref, codec, request, conversation)
