@@ -11,7 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .content import classify
+from .grounding import grounding_score, relevance_score
+from .pii import find_all
+from .regexes import find_regex
 from .spans import Span
+from .topics import find_topics
+from .words import find_profanity, find_words
 
 Params = dict[str, Any]
 PAST = {"BLOCK": "BLOCKED", "ANONYMIZE": "ANONYMIZED", "NONE": "NONE"}
@@ -54,8 +60,6 @@ def active(item: Params, source: str) -> tuple[bool, str]:
 
 
 def assess_words(policy: Params, text: str, source: str, found: Findings) -> None:
-    from .words import find_profanity, find_words
-
     for entry in policy.get("words", []):
         enabled, action = active(entry, source)
         if (
@@ -84,9 +88,6 @@ def assess_words(policy: Params, text: str, source: str, found: Findings) -> Non
 
 def assess_sensitive(policy: Params, text: str, source: str, found: Findings) -> list[Span]:
     """Record PII and regex detections; return the spans to anonymise in this block."""
-    from .pii import find_all
-    from .regexes import find_regex
-
     actions: dict[str, str] = {}
     for entry in policy.get("piiEntities", []):
         enabled, action = active(entry, source)
@@ -121,8 +122,6 @@ def assess_sensitive(policy: Params, text: str, source: str, found: Findings) ->
 
 def assess_topics(policy: Params, text: str, source: str, found: Findings) -> None:
     """Denied topics found by meaning (topics.py); one entry per topic however often it occurs."""
-    from .topics import find_topics
-
     enabled = [t for t in policy.get("topics", []) if active(t, source)[0]]
     if not enabled:
         return
@@ -147,8 +146,6 @@ def blocks_at(confidence: str, strength: str) -> bool:
 def assess_content(policy: Params, text: str, source: str, found: Findings) -> None:
     """Content filters (content.py) at each filter's strength for this source; the highest
     confidence seen in any block is what is reported."""
-    from .content import classify
-
     prefix = "input" if source == "INPUT" else "output"
     filters = [f for f in policy.get("filters", []) if active(f, source)[0]]
     if not filters:
@@ -174,8 +171,6 @@ def assess_content(policy: Params, text: str, source: str, found: Findings) -> N
 def assess_grounding(policy: Params, sources: str, query: str, response: str, found: Findings) -> None:
     """Contextual grounding (response against the grounding source) and relevance (response
     against the query); a filter is reported whenever it could be scored."""
-    from .grounding import grounding_score, relevance_score
-
     for entry in policy.get("filters", []):
         if not entry.get("enabled", True):
             continue
