@@ -19,6 +19,8 @@ MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 LLAMA = "meta.llama3-8b-instruct-v1:0"
 VERSION = "bedrock-2023-05-31"
 CACTUS = {"wordPolicyConfig": {"wordsConfig": [{"text": "cactus"}]}}
+# Input only: the model, asked about a cactus, may well say "cactus" back.
+CACTUS_IN = {"wordPolicyConfig": {"wordsConfig": [{"text": "cactus", "outputEnabled": False}]}}
 NOT_FOUND = "The guardrail identifier or version provided in the request does not exist."
 
 
@@ -66,7 +68,7 @@ def test_converse_blocked_input_never_reaches_the_model(bedrock: Any, runtime: A
 
 
 def test_converse_passes_clean_input_and_reports_none(bedrock: Any, runtime: Any) -> None:
-    gid = create(bedrock, **CACTUS)["guardrailId"]
+    gid = create(bedrock, **CACTUS_IN)["guardrailId"]
     out = _converse(runtime, gid, "Say hello.")
     assert out["stopReason"] in ("end_turn", "max_tokens")
     assert out["usage"]["inputTokens"] > 0 and out["usage"]["outputTokens"] > 0
@@ -100,7 +102,7 @@ def test_converse_masks_output(bedrock: Any, runtime: Any) -> None:
 
 
 def test_guard_content_limits_what_is_assessed(bedrock: Any, runtime: Any) -> None:
-    gid = create(bedrock, **CACTUS)["guardrailId"]
+    gid = create(bedrock, **CACTUS_IN)["guardrailId"]
     messages = [
         {
             "role": "user",
@@ -272,7 +274,7 @@ def test_invoke_model_masks_output_and_reports_none_when_clean(bedrock: Any, run
     assert body["amazon-bedrock-guardrailAction"] == "INTERVENED"
     assert "amazon-bedrock-trace" not in body  # no trace header
     assert "{vowel}" in body["content"][0]["text"]
-    clean = create(bedrock, **CACTUS)["guardrailId"]
+    clean = create(bedrock, **CACTUS_IN)["guardrailId"]
     out = runtime.invoke_model(
         modelId=MODEL,
         body=_claude("Say hi."),
@@ -286,7 +288,7 @@ def test_invoke_model_masks_output_and_reports_none_when_clean(bedrock: Any, run
 
 
 def test_invoke_model_input_tags_limit_what_is_assessed(bedrock: Any, runtime: Any) -> None:
-    gid = create(bedrock, **CACTUS)["guardrailId"]
+    gid = create(bedrock, **CACTUS_IN)["guardrailId"]
     tag = "amazon-bedrock-guardrails-guardContent_abc"
     config = {"amazon-bedrock-guardrailConfig": {"tagSuffix": "abc"}}
     safe = _claude(f"My cactus asks: <{tag}>what is two plus two?</{tag}>", **config)
@@ -368,7 +370,7 @@ def test_strands_sees_guardrail_intervened_and_redacts(
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    gid = create(bedrock, **CACTUS)["guardrailId"]
+    gid = create(bedrock, **CACTUS_IN)["guardrailId"]
     model = BedrockModel(
         model_id=MODEL,
         endpoint_url=server.url,
