@@ -90,6 +90,8 @@ def test_converse_blocked_output_never_reaches_the_client(bedrock: Any, runtime:
     regexes = trace["outputAssessments"][gid][0]["sensitiveInformationPolicy"]["regexes"]
     assert regexes and all(r["action"] == "BLOCKED" and r["detected"] for r in regexes)
     assert trace["modelOutput"] and trace["modelOutput"][0].strip()  # enabled_full shows what was withheld
+    plain = _converse(runtime, gid, "Write one sentence about the sea.")
+    assert "modelOutput" not in plain["trace"]["guardrail"]  # plain "enabled" never hands it out
 
 
 def test_converse_masks_output(bedrock: Any, runtime: Any) -> None:
@@ -312,6 +314,7 @@ def test_invoke_model_other_family_blocked_output(bedrock: Any, runtime: Any) ->
     assert answer["generation"] == BLOCKED_OUT
     assert answer["amazon-bedrock-guardrailAction"] == "INTERVENED"
     assert answer["amazon-bedrock-trace"]["guardrail"]["outputs"][0][gid]["sensitiveInformationPolicy"]
+    assert "modelOutput" not in answer["amazon-bedrock-trace"]["guardrail"]
 
 
 def _chunks(out: Any) -> list[dict[str, Any]]:

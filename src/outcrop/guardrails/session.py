@@ -49,6 +49,11 @@ class Guarding:
     model_output: list[str] = field(default_factory=list)  # the unguarded text, for enabled_full
 
     @property
+    def _scope(self) -> str | None:
+        """``enabled_full`` traces list what did not fire too, like ApplyGuardrail's FULL scope."""
+        return "FULL" if self.trace == "enabled_full" else None
+
+    @property
     def input_blocked(self) -> bool:
         return bool(self.input_result and self._blocked(self.input_result))
 
@@ -65,17 +70,16 @@ class Guarding:
 
     async def check_input(self, content: list[Params]) -> Params:
         """ApplyGuardrail's evaluation of the guarded input (``GuardrailContentBlock`` list)."""
-        self.input_result = await asyncio.to_thread(apply, self.document, "INPUT", content, None)
+        self.input_result = await asyncio.to_thread(apply, self.document, "INPUT", content, self._scope)
         return self.input_result
 
     async def check_output(self, text: str, references: list[Params] | None = None) -> Params:
         content = [*(references or []), {"text": {"text": text, "qualifiers": ["guard_content"]}}]
         if not references:
             content = [{"text": {"text": text}}]
-        result = await asyncio.to_thread(apply, self.document, "OUTPUT", content, None)
+        result = await asyncio.to_thread(apply, self.document, "OUTPUT", content, self._scope)
         self.output_results.append(result)
-        if result["action"] == "GUARDRAIL_INTERVENED":
-            self.model_output.append(text)
+        self.model_output.append(text)
         return result
 
     @property
@@ -97,8 +101,8 @@ class Guarding:
         if self.trace == "disabled":
             return None
         out: Params = {}
-        if (self.model_output and self.trace == "enabled_full") or (self.model_output and self.intervened):
-            out["modelOutput"] = ["".join(self.model_output)]
+        if self.model_output and self.trace == "enabled_full":  # never with plain "enabled": it
+            out["modelOutput"] = ["".join(self.model_output)]  # would hand out what was blocked
         if self.input_result is not None:
             out["inputAssessment"] = {self.guardrail_id: self.input_result["assessments"][0]}
         if self.output_results:
