@@ -4,6 +4,7 @@ addresses, and ``outputScope: FULL``; plus contextual grounding inside Converse.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -122,17 +123,22 @@ def test_contextual_grounding_and_relevance(bedrock: Any, runtime: Any) -> None:
     assert "contextualGroundingPolicy" not in _apply(runtime, gid, [_text("anything")])["assessments"][0]
 
 
+def _cli_apply(aws_cli: Callable[..., Any], gid: str, text: str) -> Any:
+    content = json.dumps([{"text": {"text": text}}])
+    return aws_cli(
+        [
+            "bedrock-runtime", "apply-guardrail",
+            "--guardrail-identifier", gid, "--guardrail-version", "DRAFT", "--source", "INPUT",
+            "--content", content,
+        ]
+    )  # fmt: skip
+
+
 def test_names_and_addresses_through_the_cli(bedrock: Any, aws_cli: Callable[..., Any]) -> None:
     pii = [{"type": "NAME", "action": "ANONYMIZE"}, {"type": "ADDRESS", "action": "ANONYMIZE"}]
     gid = create(bedrock, sensitiveInformationPolicyConfig={"piiEntitiesConfig": pii})["guardrailId"]
     text = "Please send the parcel to Maria Gonzalez at 1600 Pennsylvania Avenue NW, Washington, DC 20500."
-    out = aws_cli(
-        [
-            "bedrock-runtime", "apply-guardrail",
-            "--guardrail-identifier", gid, "--guardrail-version", "DRAFT", "--source", "INPUT",
-            "--content", f'[{{"text": {{"text": "{text}"}}}}]',
-        ]
-    )  # fmt: skip
+    out = _cli_apply(aws_cli, gid, text)
     assert out["action"] == "GUARDRAIL_INTERVENED"
     masked = out["outputs"][0]["text"]
     assert "{NAME}" in masked and "{ADDRESS}" in masked
@@ -143,13 +149,7 @@ def test_names_and_addresses_through_the_cli(bedrock: Any, aws_cli: Callable[...
     assert found == {("NAME", "ANONYMIZED"), ("ADDRESS", "ANONYMIZED")}
     # a company and a city alone are neither
     plain = "Ford opened a new plant near Paris last year."
-    out = aws_cli(
-        [
-            "bedrock-runtime", "apply-guardrail",
-            "--guardrail-identifier", gid, "--guardrail-version", "DRAFT", "--source", "INPUT",
-            "--content", f'[{{"text": {{"text": "{plain}"}}}}]',
-        ]
-    )  # fmt: skip
+    out = _cli_apply(aws_cli, gid, plain)
     assert out["action"] == "NONE"
 
 
