@@ -87,7 +87,13 @@ def test_sigterm_shuts_down_cleanly(tmp_path: Path) -> None:
 
 
 def test_grammar_in_one_stream_does_not_leak_into_others(runtime: Any) -> None:
-    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    # maxLength bounds the call, so it always completes within maxTokens (an unbounded string may
+    # run until maxTokens is spent, and then there is no toolUse to compare: a flake CI once hit).
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 24}},
+        "required": ["city"],
+    }
     tool = {"toolSpec": {"name": "find_city", "description": "Find a city", "inputSchema": {"json": schema}}}
 
     def forced_call(_: int) -> dict[str, Any]:
@@ -95,7 +101,7 @@ def test_grammar_in_one_stream_does_not_leak_into_others(runtime: Any) -> None:
             modelId=MODEL,
             messages=[user("Find Paris.")],
             toolConfig={"tools": [tool], "toolChoice": {"any": {}}},
-            inferenceConfig={"maxTokens": 40},
+            inferenceConfig={"maxTokens": 64},
         )
         (use,) = [b["toolUse"] for b in response["output"]["message"]["content"] if "toolUse" in b]
         return dict(use["input"])
