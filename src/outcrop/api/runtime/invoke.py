@@ -7,12 +7,10 @@ stream an answer, and count the tokens a body would bill (CountTokens' ``invokeM
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ...catalog import ModelRef
 from ...conversation import Conversation
@@ -25,10 +23,10 @@ from ...formats.anthropic import (
     new_tool_use_id,
     parse_request,
 )
-from ...protocol import eventstream
 from ...protocol.errors import NotImplementedOperation
 from ..registry import Call, Reply, StreamReply, operation
 from . import native
+from .answer_stream import answer_chunks, token_headers
 from .converse import require_text_model
 from .fitted import FittedAnswer
 from .guarded import (
@@ -77,10 +75,6 @@ def count_invoke_body(call: Call, ref: ModelRef, body: bytes) -> int:
     return _family(ref).count(call, ref, body)
 
 
-def _ms(since: float) -> int:
-    return int((time.perf_counter() - since) * 1000)
-
-
 # ---- Anthropic (Claude) ----------------------------------------------------------------------
 
 
@@ -106,14 +100,6 @@ def _anthropic_plan(
     )
 
 
-def _token_headers(input_tokens: int, output_tokens: int, started: float) -> list[tuple[str, str]]:
-    return [
-        ("x-amzn-bedrock-input-token-count", str(input_tokens)),
-        ("x-amzn-bedrock-output-token-count", str(output_tokens)),
-        ("x-amzn-bedrock-invocation-latency", str(_ms(started))),
-    ]
-
-
 async def _anthropic_invoke(call: Call, ref: ModelRef) -> Reply:
     started = time.perf_counter()
     guard, raw = invoke_guard(call, call.params.get("body") or b"", streaming=False)
@@ -136,17 +122,12 @@ async def _anthropic_invoke(call: Call, ref: ModelRef) -> Reply:
     assert done is not None
     message = with_guard_fields(guard, renderer.message(done))
     headers = [
-        *_token_headers(done.input_tokens, done.output_tokens, started),
+        *token_headers(done.input_tokens, done.output_tokens, started),
         *(plan.headers() if plan else []),
         *guard_headers(guard),
     ]
     body = json.dumps(message, ensure_ascii=False).encode()
     return Reply({"body": body, "contentType": "application/json"}, headers=headers)
-
-
-def _chunk(event: dict[str, Any]) -> bytes:
-    data = base64.b64encode(json.dumps(event, ensure_ascii=False).encode()).decode()
-    return eventstream.event("chunk", {"bytes": data}, pad=True)
 
 
 async def _anthropic_stream(call: Call, ref: ModelRef) -> StreamReply:
@@ -165,50 +146,26 @@ async def _anthropic_stream(call: Call, ref: ModelRef) -> StreamReply:
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            async for chunk in _anthropic_chunks(renderer, plan.prompt, answer, guard, started):
-                yield chunk
+            async for frame in _anthropic_chunks(renderer, plan.prompt, answer, guard, started):
+                yield frame
         finally:
             plan.answer.cancel()
 
     return StreamReply(events(), data={"contentType": "application/json"}, headers=plan.headers())
 
 
-async def _anthropic_chunks(
+def _anthropic_chunks(
     renderer: MessageRenderer,
     prompt: Prompt,
     events: AsyncIterator[AnswerEvent],
     guard: InvokeGuard | None,
     started: float,
 ) -> AsyncIterator[bytes]:
-    """Messages stream chunks for an answer's events; a guardrail's action and trace ride on the
-    last chunk (``message_stop``), as on Bedrock."""
-    first_byte: int | None = None
-    done: Finished | None = None
-    started_message = False
-    async for event in events:
-        if not started_message:
-            # After the engine's first event: it has admitted the prompt, so message_start's
-            # usage can say how much of the cached prefix was really reused.
-            yield _chunk(renderer.start(prompt))
-            started_message = True
-        if isinstance(event, Finished):
-            done = event
-            continue
-        if first_byte is None:
-            first_byte = _ms(started)
-        for out in renderer.feed(event):
-            yield _chunk(out)
-    assert done is not None
-    metrics = {
-        "inputTokenCount": done.input_tokens,
-        "outputTokenCount": done.output_tokens,
-        "invocationLatency": _ms(started),
-        "firstByteLatency": first_byte if first_byte is not None else _ms(started),
-    }
-    final = renderer.finish(done, metrics)
-    with_guard_fields(guard, final[-1])
-    for out in final:
-        yield _chunk(out)
+    """Messages stream chunks; message_start goes out after the engine's first event, when its
+    usage can say how much of the cached prefix was really reused."""
+    return answer_chunks(
+        lambda: [renderer.start(prompt)], renderer.feed, renderer.finish, events, guard, started
+    )
 
 
 def _anthropic_count(call: Call, ref: ModelRef, body: bytes) -> int:

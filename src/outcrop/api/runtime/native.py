@@ -9,7 +9,6 @@ native response body or stream chunks. Embedding models go to the embedding engi
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import AsyncIterator
@@ -22,11 +21,11 @@ from ...engines.base import Finished
 from ...engines.embeddings import embedding_engine
 from ...engines.tool_run import Answer, AnswerEvent
 from ...formats import embeddings
-from ...formats.codec import Codec, NativeRequest, Renderer, metrics_of
+from ...formats.codec import Codec, NativeRequest, Renderer
 from ...formats.families import PROVIDERS, codec_for
-from ...protocol import eventstream
 from ...protocol.errors import NotImplementedOperation, ValidationException
 from ..registry import Call, Reply, StreamReply
+from .answer_stream import answer_chunks, ms, token_headers
 from .converse import require_text_model
 from .fitted import FittedAnswer
 from .guarded import (
@@ -43,10 +42,6 @@ from .guarded import (
 EMBEDDING_MODEL_HEADER = "x-outcrop-embedding-model"
 
 __all__ = ["PROVIDERS", "count", "invoke", "stream"]
-
-
-def _ms(since: float) -> int:
-    return int((time.perf_counter() - since) * 1000)
 
 
 def _is_embedding(ref: ModelRef) -> bool:
@@ -100,14 +95,6 @@ def _plan(
     )
 
 
-def _token_headers(done: Finished, started: float) -> list[tuple[str, str]]:
-    return [
-        ("x-amzn-bedrock-input-token-count", str(done.input_tokens)),
-        ("x-amzn-bedrock-output-token-count", str(done.output_tokens)),
-        ("x-amzn-bedrock-invocation-latency", str(_ms(started))),
-    ]
-
-
 async def invoke(call: Call, ref: ModelRef) -> Reply:
     started = time.perf_counter()
     raw = call.params.get("body") or b""
@@ -119,7 +106,7 @@ async def invoke(call: Call, ref: ModelRef) -> Reply:
     if conversation is None:  # blocked input: the model never runs
         blocked, done = await _render(codec.renderer(request, ref), 0, replayed(blocked_input_events(guard)))
         body = json.dumps(with_guard_fields(guard, blocked), ensure_ascii=False).encode()
-        headers = [*_token_headers(done, started), *guard_headers(guard)]
+        headers = [*token_headers(done.input_tokens, done.output_tokens, started), *guard_headers(guard)]
         return Reply({"body": body, "contentType": "application/json"}, headers=headers)
     plan = _plan(call, ref, codec, request, conversation)
     plan.answer.start(plan.prompt)
@@ -135,7 +122,11 @@ async def invoke(call: Call, ref: ModelRef) -> Reply:
             done = Finished(done.stop_reason, done.input_tokens, done.output_tokens + more_done.output_tokens)
         answer = _merge_choices(answers, done)
     body = json.dumps(with_guard_fields(guard, answer), ensure_ascii=False).encode()
-    headers = [*_token_headers(done, started), *plan.headers(), *guard_headers(guard)]
+    headers = [
+        *token_headers(done.input_tokens, done.output_tokens, started),
+        *plan.headers(),
+        *guard_headers(guard),
+    ]
     return Reply({"body": body, "contentType": "application/json"}, headers=headers)
 
 
@@ -170,11 +161,6 @@ def _merge_choices(answers: list[dict[str, Any]], done: Finished) -> dict[str, A
     return out
 
 
-def _chunk(event: dict[str, Any]) -> bytes:
-    data = base64.b64encode(json.dumps(event, ensure_ascii=False).encode()).decode()
-    return eventstream.event("chunk", {"bytes": data}, pad=True)
-
-
 async def stream(call: Call, ref: ModelRef) -> StreamReply:
     started = time.perf_counter()
     if _is_embedding(ref):
@@ -204,34 +190,16 @@ async def stream(call: Call, ref: ModelRef) -> StreamReply:
     return StreamReply(events(), data={"contentType": "application/json"}, headers=plan.headers())
 
 
-async def _stream_events(
+def _stream_events(
     renderer: Renderer,
     prompt_tokens: int,
     events: AsyncIterator[AnswerEvent],
     guard: InvokeGuard | None,
     started: float,
 ) -> AsyncIterator[bytes]:
-    """A native stream: the renderer's chunks for each event; the guardrail's action and trace
-    ride on the last chunk, as on Bedrock."""
-    for out in renderer.start(prompt_tokens):
-        yield _chunk(out)
-    first_byte: int | None = None
-    done: Finished | None = None
-    async for event in events:
-        if isinstance(event, Finished):
-            done = event
-            continue
-        if first_byte is None:
-            first_byte = _ms(started)
-        for out in renderer.feed(event):
-            yield _chunk(out)
-    assert done is not None
-    metrics = metrics_of(done, _ms(started), first_byte if first_byte is not None else _ms(started))
-    final = renderer.finish(done, metrics)
-    if final:
-        with_guard_fields(guard, final[-1])
-    for out in final:
-        yield _chunk(out)
+    return answer_chunks(
+        lambda: renderer.start(prompt_tokens), renderer.feed, renderer.finish, events, guard, started
+    )
 
 
 def count(call: Call, ref: ModelRef, raw: bytes) -> int:
@@ -250,7 +218,7 @@ async def _embed(raw: bytes, ref: ModelRef, started: float) -> Reply:
     tokens = sum(request.options.get("token_counts") or embedded.token_counts)
     headers = [
         ("x-amzn-bedrock-input-token-count", str(tokens)),
-        ("x-amzn-bedrock-invocation-latency", str(_ms(started))),
+        ("x-amzn-bedrock-invocation-latency", str(ms(started))),
         (EMBEDDING_MODEL_HEADER, engine.name),
     ]
     return Reply({"body": body, "contentType": "application/json"}, headers=headers)
