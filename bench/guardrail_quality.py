@@ -56,7 +56,7 @@ def _docs(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _found(doc: dict[str, Any], text: str, kind: str) -> set[Pair]:
-    out = apply(doc, "INPUT", [{"text": {"text": text}}], None)["assessments"][0]
+    out = apply(doc, "INPUT", [{"text": {"text": text}}], None).assessment
     if kind == "words":
         words = out.get("wordPolicy", {})
         listed = words.get("customWords", []) + words.get("managedWordLists", [])

@@ -70,7 +70,7 @@ def pii(data: dict[str, Any], errors: list[str]) -> Scores:
     counts: Counter[tuple[str, str]] = Counter()
     for case in data["cases"]:
         text = case["text"]
-        out = apply(doc, "INPUT", [{"text": {"text": text}}], None)["assessments"][0]
+        out = apply(doc, "INPUT", [{"text": {"text": text}}], None).assessment
         found = [
             (p["type"], p["match"]) for p in out.get("sensitiveInformationPolicy", {}).get("piiEntities", [])
         ]
@@ -109,7 +109,7 @@ def topics(data: dict[str, Any], errors: list[str]) -> Scores:
     doc = _doc({"topicPolicyConfig": {"topicsConfig": config}})
     counts: Counter[tuple[str, str]] = Counter()
     for case in data["cases"]:
-        out = apply(doc, "INPUT", [{"text": {"text": case["text"]}}], None)["assessments"][0]
+        out = apply(doc, "INPUT", [{"text": {"text": case["text"]}}], None).assessment
         found = {t["name"] for t in out.get("topicPolicy", {}).get("topics", []) if t["detected"]}
         for topic in data["topics"]:
             name = topic["name"]
@@ -128,7 +128,7 @@ def content(data: dict[str, Any], errors: list[str], strength: str = "HIGH") -> 
     doc = _doc({"contentPolicyConfig": {"filtersConfig": filters}})
     counts: Counter[tuple[str, str]] = Counter()
     for case in data["cases"]:
-        out = apply(doc, "INPUT", [{"text": {"text": case["text"]}}], None)["assessments"][0]
+        out = apply(doc, "INPUT", [{"text": {"text": case["text"]}}], None).assessment
         found = {f["type"] for f in out.get("contentPolicy", {}).get("filters", []) if f["detected"]}
         for category in CATEGORIES:
             expected = category in case["labels"]
@@ -150,7 +150,7 @@ def grounding(data: dict[str, Any], errors: list[str], threshold: float = GROUND
             {"text": {"text": case["query"], "qualifiers": ["query"]}},
             {"text": {"text": case["response"], "qualifiers": ["guard_content"]}},
         ]
-        out = apply(doc, "OUTPUT", blocks, None)["assessments"][0]
+        out = apply(doc, "OUTPUT", blocks, None).assessment
         scored = {f["type"]: f for f in out.get("contextualGroundingPolicy", {}).get("filters", [])}
         for kind, key in (("GROUNDING", "grounded"), ("RELEVANCE", "relevant")):
             found = bool(scored.get(kind, {}).get("detected"))

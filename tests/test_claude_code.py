@@ -82,7 +82,8 @@ def check_answer(result: dict[str, Any], model: str) -> None:
     assert isinstance(result["result"], str) and result["result"].strip()
     assert not result["result"].startswith("API Error")
     usage = result["modelUsage"][model]
-    assert 0 < usage["inputTokens"] <= 2048, "the ~90 KB request was fitted to the small model"
+    # Billed as sent (Claude Code's ~22K-token request), though the small model read a fitted prompt.
+    assert usage["inputTokens"] + usage.get("cacheReadInputTokens", 0) + usage.get("cacheCreationInputTokens", 0) > 8192
     assert usage["outputTokens"] > 0
 
 

@@ -307,8 +307,19 @@ def test_unknown_additional_field(raw_runtime: Any) -> None:
     assert message == "The model returned the following errors: foo: Extra inputs are not permitted"
 
 
-def test_input_too_long(raw_runtime: Any) -> None:
+def test_input_too_long_is_the_bedrock_models_window(raw_runtime: Any, runtime: Any) -> None:
+    """Refused only beyond the Bedrock model's own window (Titan Text Lite: 4K tokens); within it,
+    a request larger than the served model's window is fitted and answered, billed as sent."""
     code, status, message = error_of(
-        raw_runtime.converse, modelId=MODEL, messages=[user("word " * 9000)], inferenceConfig={"maxTokens": 5}
+        raw_runtime.converse,
+        modelId="amazon.titan-text-lite-v1",
+        messages=[user("word " * 5000)],
+        inferenceConfig={"maxTokens": 5},
     )
     assert (code, status, message) == ("ValidationException", 400, "Input is too long for requested model.")
+    response = runtime.converse(modelId=MODEL, messages=[user("word " * 9000)], inferenceConfig={"maxTokens": 5})
+    assert response["usage"]["inputTokens"] > 9000
+    read, sent = response["ResponseMetadata"]["HTTPHeaders"]["x-outcrop-context-fit"].split(" tokens read")[0].split(" of ")
+    assert int(read) <= 2048 and int(sent) == response["usage"]["inputTokens"]
+
+

@@ -16,6 +16,7 @@ from fpdf import FPDF
 from PIL import Image
 
 from outcrop.conversation import Message
+from outcrop.documents import document_text, read
 from outcrop.formats import documents, images
 from outcrop.protocol.errors import ValidationException
 
@@ -240,14 +241,14 @@ def test_spreadsheets_html_and_text_are_extracted() -> None:
     legacy.save(xls)
     html = b"<html><head><style>p{}</style></head><body><h1>Title</h1><p>A &amp; B</p><script>x()</script></body></html>"
     assert (
-        documents.document_text(doc("t", "xlsx", xlsx.getvalue()))
+        document_text(doc("t", "xlsx", xlsx.getvalue()))
         == "[Document: t]\nSheet: Sheet\ncity,temp\nParis,21"
     )
-    assert documents.document_text(doc("t", "xls", xls.getvalue())) == "[Document: t]\nSheet: Cities\nOslo,5"
-    assert documents.document_text(doc("t", "html", html)) == "[Document: t]\nTitle\nA & B"
-    assert documents.document_text(doc("t", "csv", b"\xef\xbb\xbfa,b\n1,2\n")) == "[Document: t]\na,b\n1,2"
+    assert document_text(doc("t", "xls", xls.getvalue())) == "[Document: t]\nSheet: Cities\nOslo,5"
+    assert document_text(doc("t", "html", html)) == "[Document: t]\nTitle\nA & B"
+    assert document_text(doc("t", "csv", b"\xef\xbb\xbfa,b\n1,2\n")) == "[Document: t]\na,b\n1,2"
     assert (
-        documents.document_text(doc("t", "md", b"# Head", context="ctx"))
+        document_text(doc("t", "md", b"# Head", context="ctx"))
         == "[Document: t]\n[Context: ctx]\n# Head"
     )
 
@@ -255,7 +256,7 @@ def test_spreadsheets_html_and_text_are_extracted() -> None:
 def test_office_zip_bombs_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     import zipfile
 
-    monkeypatch.setattr(documents, "MAX_UNZIPPED_BYTES", 10_000)
+    monkeypatch.setattr(read, "MAX_UNZIPPED_BYTES", 10_000)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("word/document.xml", b"\x00" * 10_001)

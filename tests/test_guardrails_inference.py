@@ -133,21 +133,28 @@ def test_converse_masks_input_before_the_model(bedrock: Any, runtime: Any) -> No
         "sensitiveInformationPolicyConfig": {"piiEntitiesConfig": [{"type": "EMAIL", "action": "ANONYMIZE"}]}
     }
     gid = create(bedrock, **pii)["guardrailId"]
-    plain = runtime.count_tokens(
+    greedy = {"maxTokens": 8, "temperature": 0.0}
+    plain = runtime.converse(
         modelId=MODEL,
-        input={"converse": {"messages": [{"role": "user", "content": [{"text": "Mail {EMAIL} now."}]}]}},
-    )["inputTokens"]
+        messages=[{"role": "user", "content": [{"text": "Mail {EMAIL} now."}]}],
+        inferenceConfig=greedy,
+    )
+    sent = [{"role": "user", "content": [{"text": "Mail jane.doe@example.com now."}]}]
     out = runtime.converse(
         modelId=MODEL,
-        messages=[{"role": "user", "content": [{"text": "Mail jane.doe@example.com now."}]}],
-        inferenceConfig={"maxTokens": 4},
+        messages=sent,
+        inferenceConfig=greedy,
         guardrailConfig={"guardrailIdentifier": gid, "guardrailVersion": "DRAFT", "trace": "enabled"},
     )
     entities = out["trace"]["guardrail"]["inputAssessment"][gid]["sensitiveInformationPolicy"]["piiEntities"]
     assert entities == [
         {"match": "jane.doe@example.com", "type": "EMAIL", "action": "ANONYMIZED", "detected": True}
     ]
-    assert out["usage"]["inputTokens"] == plain  # the model read the masked text
+    # The model read the masked text: greedy decoding of the same prompt gives the same answer.
+    assert out["output"]["message"]["content"] == plain["output"]["message"]["content"]
+    # Usage bills the request as sent, as Bedrock does.
+    counted = runtime.count_tokens(modelId=MODEL, input={"converse": {"messages": sent}})["inputTokens"]
+    assert out["usage"]["inputTokens"] == counted
 
 
 def test_unknown_guardrail_and_half_config(bedrock: Any, runtime: Any, raw_runtime: Any) -> None:

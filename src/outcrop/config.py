@@ -37,6 +37,10 @@ class ServedModel:
     remote_model: str | None = None  # None: the first model the server lists
     api_key: str | None = None  # "$NAME": read from environment variable NAME
     timeout_seconds: float = 120.0
+    # The prompt size a request too big for the model's window is cut to (docs/configuration.md,
+    # "Context fitting"). None: the engine's default (2048 tokens for llamacpp, whose prefill on a
+    # small CPU takes seconds per thousand tokens; the whole window for openai); 0: the whole window.
+    fit_tokens: int | None = None
 
 
 @dataclass
@@ -99,6 +103,8 @@ class Settings:
                 raise ConfigError(f"model {m.name!r}: engine 'openai' needs url = \"http://host:port\"")
             if m.timeout_seconds <= 0:
                 raise ConfigError(f"model {m.name!r}: timeout_seconds must be positive")
+            if m.fit_tokens is not None and m.fit_tokens < 0:
+                raise ConfigError(f"model {m.name!r}: fit_tokens must be 0 (the whole window) or more")
         for pattern, target in self.routes.items():
             if target not in names:
                 raise ConfigError(f"route {pattern!r} points at unknown model {target!r}")
@@ -153,6 +159,7 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
                 remote_model=_optional_str(m.get("remote_model")),
                 api_key=_optional_str(m.get("api_key")),
                 timeout_seconds=float(m.get("timeout_seconds", 120.0)),
+                fit_tokens=None if m.get("fit_tokens") is None else int(m["fit_tokens"]),
             )
             for m in data["models"]
         ]
@@ -195,6 +202,8 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
             default.context_length = int(env["OUTCROP_CONTEXT_LENGTH"])
         if "OUTCROP_PARALLEL" in env:
             default.parallel = int(env["OUTCROP_PARALLEL"])
+        if "OUTCROP_FIT_TOKENS" in env:
+            default.fit_tokens = int(env["OUTCROP_FIT_TOKENS"])
     if env.get("OUTCROP_TLS_CERT"):
         settings.tls_cert = env["OUTCROP_TLS_CERT"]
     if env.get("OUTCROP_TLS_KEY"):

@@ -1,4 +1,5 @@
-"""Everything a handler may need, built once at start-up: settings, catalogue, engines."""
+"""Everything a handler may need, built once at start-up: settings, catalogue, engines, and the
+invocation pipeline every runtime operation goes through."""
 
 from __future__ import annotations
 
@@ -6,26 +7,34 @@ import fnmatch
 from dataclasses import dataclass, field
 
 from .catalog import Catalog, ModelRef
-from .config import Settings
-from .engines.llamacpp.engine import LlamaCppEngine
-from .engines.openai_compat import OpenAICompatEngine
-from .protocol.errors import ServiceUnavailableException
+from .config import ServedModel, Settings
+from .engines.base import Engine
+from .invocation import Hooks, Pipeline
+
+
+def build_engine(model: ServedModel, settings: Settings) -> Engine:
+    if model.engine == "openai":
+        from .engines.openai_compat import OpenAICompatEngine
+
+        return OpenAICompatEngine(model, max_connections=settings.max_queue)
+    from .engines.llamacpp.engine import LlamaCppEngine
+
+    return LlamaCppEngine(model, threads=settings.threads, max_queue=settings.max_queue)
 
 
 @dataclass
 class Services:
     settings: Settings
     catalog: Catalog
-    engines: dict[str, LlamaCppEngine | OpenAICompatEngine] = field(default_factory=dict)
+    engines: dict[str, Engine] = field(default_factory=dict)
+    hooks: Hooks = field(default_factory=Hooks)
+
+    def __post_init__(self) -> None:
+        self.pipeline = Pipeline(self, self.hooks)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        engines: dict[str, LlamaCppEngine | OpenAICompatEngine] = {
-            m.name: OpenAICompatEngine(m, max_connections=settings.max_queue)
-            if m.engine == "openai"
-            else LlamaCppEngine(m, threads=settings.threads, max_queue=settings.max_queue)
-            for m in settings.models
-        }
+        engines = {m.name: build_engine(m, settings) for m in settings.models}
         return cls(settings, Catalog(settings.region, settings.account_id), engines)
 
     @property
@@ -39,11 +48,8 @@ class Services:
                 return target
         return self.settings.default_model
 
-    def engine_for(self, ref: ModelRef) -> LlamaCppEngine | OpenAICompatEngine:
-        engine = self.engines[self.served_model_name(ref)]
-        if not engine.ready:
-            raise ServiceUnavailableException("The model is still loading. Try again shortly.")
-        return engine
+    def engine_for(self, ref: ModelRef) -> Engine:
+        return self.engines[self.served_model_name(ref)]
 
     def close(self) -> None:
         for engine in self.engines.values():

@@ -57,6 +57,6 @@ def operation(name: str) -> Callable[[Handler], Handler]:
 def load_handlers() -> dict[str, Handler]:
     """Import every API module so their handlers register."""
     from .control import foundation_models, guardrails, inference_profiles, tags  # noqa: F401
-    from .runtime import apply_guardrail, converse, count_tokens, invoke  # noqa: F401
+    from .runtime import apply_guardrail, inference  # noqa: F401
 
     return HANDLERS

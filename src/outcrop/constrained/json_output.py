@@ -1,7 +1,7 @@
 """Structured output: a GBNF grammar that makes the whole answer one JSON value of a schema.
 
 Converse's ``outputConfig.textFormat`` (``json_schema``) asks for this. It uses the same schema
-clean-up and string rules as tool-call grammars (``engines.tools``), so both accept the same
+clean-up and string rules as tool-call grammars (``tool_calls.py``), so both accept the same
 subset of JSON Schema and both produce strict JSON.
 """
 
@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from ..protocol.errors import ValidationException
-from .tools import SAFE_CHAR_RULE, sanitize_schema
+from .tool_calls import SAFE_CHAR_RULE, sanitize_schema
 
 
 def parse_schema(text: str) -> dict[str, Any]:

@@ -21,9 +21,10 @@ import functools
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from ..conversation import ToolCall
 from . import schema_check
 
 log = logging.getLogger("outcrop.tools")
@@ -67,13 +68,6 @@ class ToolMode:
     @property
     def forced(self) -> bool:
         return self.kind in ("any", "tool")
-
-
-@dataclass
-class ToolCall:
-    name: str
-    input: dict[str, Any]
-    problems: list[str] = field(default_factory=list)
 
 
 def tool_specs(tool_config: dict[str, Any] | None) -> list[ToolSpec]:

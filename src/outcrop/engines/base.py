@@ -1,50 +1,27 @@
-"""What every engine offers: prepare a prompt (exact token count), stream a generation.
+"""What every engine offers: render and count a prompt, and stream a generation.
 
-Engines know nothing of HTTP or of Bedrock's formats; the API layer turns their events into
-Converse events, Anthropic events, and so on.
+Engines know nothing of HTTP or of Bedrock's formats: they take the canonical conversation and
+stream canonical events (``Started``, ``TextDelta``… one ``Finished``), and raise their own
+errors (``errors.py``). The invocation pipeline decides what to send them and how to bill it.
 """
 
 from __future__ import annotations
 
 import abc
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 
-from ..conversation import Conversation, InferenceParams
+from ..conversation import Conversation, EngineEvent, InferenceParams
 
 
 @dataclass
 class Prompt:
-    """A conversation rendered with the model's chat template and tokenized."""
+    """A conversation rendered the way the served model reads it, and its tokens."""
 
     tokens: list[int]
     text: str
     cache_prefix: int = 0  # tokens before the request's last cache point (0: no cache point)
-    # Set by the engine when it admits the prompt (before any event reaches the caller): how much
-    # of the cache-point prefix it reused from its KV cache, and how much it computed and kept.
-    cache_read: int = 0
-    cache_write: int = 0
-
-
-@dataclass
-class TextDelta:
-    text: str
-
-
-@dataclass
-class Finished:
-    stop_reason: str  # end_turn | max_tokens | stop_sequence
-    input_tokens: int
-    output_tokens: int
-    stop_sequence: str | None = None
-    # Of the prompt's cache-point prefix: tokens reused from the engine's KV cache, and tokens
-    # computed now and kept there (both 0 when the request had no cache point).
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-
-
-Event = TextDelta | Finished
 
 
 @dataclass
@@ -62,20 +39,36 @@ class Cancellation:
 
 
 class Engine(abc.ABC):
+    """One served model. ``context_length`` is its window in tokens (known once loaded);
+    ``fit_tokens`` is the prompt size a request too big for that window is cut to (None: as much
+    of the window as the answer leaves)."""
+
     name: str
     context_length: int
+    model_path: str  # where the model comes from (a GGUF path, a server URL), for logs and health
+    threads: int
+    fit_tokens: int | None
+    stats: dict[str, int]  # completed / cancelled / failed generations, for health
 
     @property
     @abc.abstractmethod
     def ready(self) -> bool: ...
 
     @abc.abstractmethod
-    def prepare(self, conversation: Conversation) -> Prompt:
-        """Render and tokenize; raises ValidationException when it cannot fit the context."""
+    def load(self, on_stage: Callable[[str], None] | None = None) -> None:
+        """Load the model (runs in a worker thread at start-up)."""
 
     @abc.abstractmethod
-    def generate(self, prompt: Prompt, params: InferenceParams, cancel: Cancellation) -> AsyncIterator[Event]:
-        """Stream text deltas as they are produced, then exactly one Finished."""
+    async def prepare(self, conversation: Conversation) -> Prompt:
+        """Render with the model's chat template and tokenize (exact counts where the model's
+        tokenizer is reachable). Never refuses a long prompt: fitting is the pipeline's job."""
+
+    @abc.abstractmethod
+    def submit(
+        self, prompt: Prompt, params: InferenceParams, cancel: Cancellation
+    ) -> AsyncIterable[EngineEvent]:
+        """Admit a generation now (``EngineBusy`` when the queue is full, ``ContextOverflow`` when
+        the prompt cannot fit) and stream ``Started``, text deltas, then exactly one ``Finished``."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model."""

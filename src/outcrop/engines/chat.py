@@ -7,8 +7,41 @@ tool offer, and each turn's blocks as ``block_text`` renders them.
 
 from __future__ import annotations
 
-from ..conversation import Conversation, block_text
-from .tools import describe_tools
+import json
+
+from ..constrained.tool_calls import TOOL_CLOSE, TOOL_OPEN, describe_tools
+from ..conversation import Block, Conversation
+from ..documents import document_text
+
+
+def block_text(block: Block) -> str:
+    """The text a text-only model sees for one content block."""
+    if "text" in block:
+        return str(block["text"])
+    if "guardContent" in block:
+        return str(block["guardContent"].get("text", {}).get("text", ""))
+    if "toolUse" in block:
+        # The syntax constrained/tool_calls.py asks the model to write calls in.
+        use = block["toolUse"]
+        call = json.dumps({"name": use.get("name"), "arguments": use.get("input")}, ensure_ascii=False)
+        return f"{TOOL_OPEN}{call}{TOOL_CLOSE}"
+    if "toolResult" in block:
+        result = block["toolResult"]
+        parts = []
+        for item in result.get("content", []):
+            if "text" in item:
+                parts.append(str(item["text"]))
+            elif "json" in item:
+                parts.append(json.dumps(item["json"], sort_keys=True))
+            elif "document" in item:
+                parts.append(document_text(item))
+        status = "Error: " if result.get("status") == "error" else ""
+        return f"<tool_response>{status}{' '.join(parts)}</tool_response>"
+    if "reasoningContent" in block:
+        return str(block["reasoningContent"].get("reasoningText", {}).get("text", ""))
+    if "document" in block:
+        return document_text(block)
+    return ""
 
 
 def chat_messages(conversation: Conversation) -> list[dict[str, str]]:

@@ -8,13 +8,13 @@ sequence, then a GBNF grammar), which needs a server that honours a grammar (lla
 llama-cpp-python's server; vLLM's ``guided_grammar``). Stop sequences are matched here, not by
 the remote, so the sequence that stopped the answer is always known.
 
-Errors, as AWS would give them (never a fallback to a local model):
+Errors (never a fallback to a local model), which the pipeline says as AWS would:
 
-* backend unreachable (refused, DNS, connect timeout) → ServiceUnavailableException (503);
-* no token within ``timeout_seconds`` (first one or between two) → ModelTimeoutException (408);
-* the remote answered with an error or broke the stream → ModelErrorException (424);
-  its 429 → ThrottlingException, its 503 → ServiceUnavailableException;
-* every pooled connection busy for ``timeout_seconds`` → ThrottlingException.
+* backend unreachable (refused, DNS, connect timeout) → ``EngineUnavailable`` (503);
+* no token within ``timeout_seconds`` (first one or between two) → ``EngineTimeout`` (408);
+* the remote answered with an error or broke the stream → ``EngineFailed`` (424);
+  its 429 → ``EngineBusy``, its 502/503/504 → ``EngineUnavailable``;
+* every pooled connection busy for ``timeout_seconds`` → ``EngineBusy``.
 """
 
 from __future__ import annotations
@@ -31,19 +31,19 @@ from typing import Any
 import httpx
 
 from ..config import ServedModel
-from ..conversation import Conversation, InferenceParams
-from ..protocol.errors import (
-    BedrockError,
-    ModelErrorException,
-    ModelTimeoutException,
-    ServiceUnavailableException,
-    ThrottlingException,
-    ValidationException,
-)
-from .base import Cancellation, Engine, Event, Finished, Prompt, TextDelta
+from ..conversation import Conversation, EngineEvent, Finished, InferenceParams, Started, TextDelta
+from .base import Cancellation, Engine, Prompt
 from .chat import chat_messages
+from .errors import (
+    ContextOverflow,
+    EngineBusy,
+    EngineError,
+    EngineFailed,
+    EngineLoading,
+    EngineTimeout,
+    EngineUnavailable,
+)
 from .stops import StopMatcher
-from .tool_run import THINK_CLOSE, THINK_OPEN
 
 log = logging.getLogger("outcrop.engine")
 
@@ -52,12 +52,16 @@ UNAVAILABLE_MESSAGE = "The service isn't currently available. Try again later."
 MODEL_ERROR_MESSAGE = "The model returned an error while processing the request: {}"
 THROTTLED_MESSAGE = "Too many requests, please wait before trying again."
 CONNECT_TIMEOUT = 10.0  # seconds; connecting is not the model's processing time
-TOKENIZE_TIMEOUT = 2.0  # prepare() is synchronous: never block the event loop longer than this
+TOKENIZE_TIMEOUT = 10.0  # a tokenize call answers in milliseconds; longer means the backend is stuck
 DEFAULT_CONTEXT = 4096  # when neither the config nor the remote says
 # Chat-template markup per message (ChatML: <|im_start|>role\n … <|im_end|>\n) and for the
 # generation prompt: the remote's template is not known here, so token counts add this.
 TEMPLATE_TOKENS_PER_MESSAGE = 4
 CHARS_PER_TOKEN = 4  # estimate when the remote has no tokenize endpoint (Ollama, SGLang)
+# The remote's reasoning (``reasoning_content``) is put back in the tags the answer planner splits.
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+LOADING = "The model is still loading. Try again shortly."
 
 
 @dataclass
@@ -91,6 +95,7 @@ class OpenAICompatEngine(Engine):
         self.model_path = self.base_url  # shown by /_outcrop/health and the start-up log
         self.remote_model = model.remote_model or ""
         self.context_length = model.context_length or 0
+        self.fit_tokens = model.fit_tokens or None  # by default, as much of the window as fits
         self.threads = 0  # inference runs remotely
         self.stats = {"completed": 0, "cancelled": 0, "failed": 0}
         key = _api_key(model.api_key)
@@ -99,7 +104,7 @@ class OpenAICompatEngine(Engine):
         self._limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=min(max_connections, 16)
         )
-        # Synchronous client for load() (a worker thread) and prepare()'s tokenize call.
+        # Synchronous client for load() (a worker thread); requests use the async one.
         self._sync = httpx.Client(headers=self._headers, timeout=self._timeout, limits=self._limits)
         self._client: httpx.AsyncClient | None = None  # made on the serving loop, at first use
         self._tokenizer: str | None = None  # "tokenize" | "extras" | "estimate"; None: not probed
@@ -159,63 +164,76 @@ class OpenAICompatEngine(Engine):
         self._tokenizer = "estimate"
         log.warning("remote engine %s: no tokenize endpoint; token counts are estimates", self.name)
 
-    def _remote_tokens(self, kind: str, text: str) -> list[int]:
+    def _tokenize_request(self, kind: str, text: str) -> tuple[str, dict[str, Any]]:
         if kind == "tokenize":
             # llama-server reads "content", vLLM "prompt"; each ignores the other's field.
             body: dict[str, Any] = {"model": self.remote_model, "content": text, "prompt": text}
             body["add_special"] = False
-            url = f"{self.base_url}/tokenize"
-        else:
-            body, url = {"model": self.remote_model, "input": text}, f"{self.base_url}/extras/tokenize"
+            return f"{self.base_url}/tokenize", body
+        return f"{self.base_url}/extras/tokenize", {"model": self.remote_model, "input": text}
+
+    def _remote_tokens(self, kind: str, text: str) -> list[int]:
+        url, body = self._tokenize_request(kind, text)
         response = self._sync.post(url, json=body, timeout=TOKENIZE_TIMEOUT)
         response.raise_for_status()
         return [int(t) for t in response.json()["tokens"]]
 
+    async def _remote_tokens_async(self, kind: str, text: str) -> list[int]:
+        url, body = self._tokenize_request(kind, text)
+        response = await self._async_client().post(url, json=body, timeout=TOKENIZE_TIMEOUT)
+        response.raise_for_status()
+        return [int(t) for t in response.json()["tokens"]]
+
+    def _async_client(self) -> httpx.AsyncClient:
+        """Made on the serving loop, at first use."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                headers=self._headers, timeout=self._timeout, limits=self._limits
+            )
+        return self._client
+
     # ---- prompts -------------------------------------------------------------------------
 
-    def prepare(self, conversation: Conversation) -> Prompt:
+    async def prepare(self, conversation: Conversation) -> Prompt:
         if not self._loaded:
-            raise ServiceUnavailableException("The model is still loading. Try again shortly.")
+            raise EngineLoading(LOADING)
         messages = chat_messages(conversation)
         prefill = bool(messages) and messages[-1]["role"] == "assistant"
         text = "".join(f"{m['role']}\n{m['content']}\n" for m in messages)
         markup = TEMPLATE_TOKENS_PER_MESSAGE * (len(messages) + 1)
-        tokens, exact = self._count(text)
+        tokens, exact = await self._count(text)
         tokens = tokens + [0] * markup
-        if len(tokens) >= self.context_length:
-            raise ValidationException("Input is too long for requested model.")
         return RemotePrompt(tokens=tokens, text=text, messages=messages, prefill=prefill, exact=exact)
 
-    def _count(self, text: str) -> tuple[list[int], bool]:
+    async def _count(self, text: str) -> tuple[list[int], bool]:
         """The remote's token ids; a dead backend is refused here, before a stream starts."""
         if self._tokenizer is None:  # the backend was down at start-up or since
             try:
-                self._probe_tokenizer()
+                await asyncio.to_thread(self._probe_tokenizer)
             except httpx.HTTPError:
-                raise ServiceUnavailableException(UNAVAILABLE_MESSAGE) from None
+                raise EngineUnavailable(UNAVAILABLE_MESSAGE) from None
         if self._tokenizer in ("tokenize", "extras"):
             try:
-                return self._remote_tokens(self._tokenizer, text), True
+                return await self._remote_tokens_async(self._tokenizer, text), True
             except (httpx.ConnectError, httpx.ConnectTimeout):
                 self._tokenizer = None  # probe again once it is back
-                raise ServiceUnavailableException(UNAVAILABLE_MESSAGE) from None
+                raise EngineUnavailable(UNAVAILABLE_MESSAGE) from None
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
                 log.warning("remote engine %s: tokenize failed (%s); estimating", self.name, exc)
         return [0] * (len(text) // CHARS_PER_TOKEN + 1), False
 
     # ---- generation ----------------------------------------------------------------------
 
-    def submit(self, prompt: Prompt, params: InferenceParams, cancel: Cancellation) -> AsyncIterator[Event]:
+    def submit(
+        self, prompt: Prompt, params: InferenceParams, cancel: Cancellation
+    ) -> AsyncIterator[EngineEvent]:
         if not isinstance(prompt, RemotePrompt):
             raise TypeError("prompt was not prepared by this engine")
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                headers=self._headers, timeout=self._timeout, limits=self._limits
+        if len(prompt.tokens) >= self.context_length:
+            raise ContextOverflow(
+                f"The prompt has {len(prompt.tokens)} tokens; the context holds {self.context_length}."
             )
-        return self._stream(self._client, prompt, params, cancel)
-
-    def generate(self, prompt: Prompt, params: InferenceParams, cancel: Cancellation) -> AsyncIterator[Event]:
-        return self.submit(prompt, params, cancel)
+        return self._stream(self._async_client(), prompt, params, cancel)
 
     def _body(self, prompt: RemotePrompt, params: InferenceParams) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -243,7 +261,7 @@ class OpenAICompatEngine(Engine):
 
     async def _stream(
         self, client: httpx.AsyncClient, prompt: RemotePrompt, params: InferenceParams, cancel: Cancellation
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncIterator[EngineEvent]:
         stops = StopMatcher(params.stop_sequences)
         chunks = 0
         usage: dict[str, Any] = {}
@@ -258,6 +276,7 @@ class OpenAICompatEngine(Engine):
                 if response.status_code != 200:
                     await response.aread()
                     raise _http_error(response)
+                yield Started(len(prompt.tokens))  # the remote has no cache-point accounting
                 async for line in response.aiter_lines():
                     if cancel.cancelled:
                         outcome = "cancelled"
@@ -269,7 +288,7 @@ class OpenAICompatEngine(Engine):
                         break
                     chunk = json.loads(data)
                     if chunk.get("error"):
-                        raise ModelErrorException(MODEL_ERROR_MESSAGE.format(chunk["error"]))
+                        raise EngineFailed(MODEL_ERROR_MESSAGE.format(chunk["error"]))
                     usage = chunk.get("usage") or usage
                     for choice in chunk.get("choices") or []:
                         delta = choice.get("delta") or {}
@@ -296,15 +315,15 @@ class OpenAICompatEngine(Engine):
             raise
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ConnectTimeout):
-                raise ServiceUnavailableException(UNAVAILABLE_MESSAGE) from None
+                raise EngineUnavailable(UNAVAILABLE_MESSAGE) from None
             if isinstance(exc, httpx.PoolTimeout):
-                raise ThrottlingException(THROTTLED_MESSAGE) from None
-            raise ModelTimeoutException(TIMEOUT_MESSAGE) from None
+                raise EngineBusy(THROTTLED_MESSAGE) from None
+            raise EngineTimeout(TIMEOUT_MESSAGE) from None
         except httpx.ConnectError:
             log.warning("remote engine %s: %s refused the connection", self.name, self.base_url)
-            raise ServiceUnavailableException(UNAVAILABLE_MESSAGE) from None
+            raise EngineUnavailable(UNAVAILABLE_MESSAGE) from None
         except (httpx.HTTPError, ValueError) as exc:
-            raise ModelErrorException(MODEL_ERROR_MESSAGE.format(exc)) from None
+            raise EngineFailed(MODEL_ERROR_MESSAGE.format(exc)) from None
         finally:
             self.stats[outcome] += 1
 
@@ -358,11 +377,11 @@ def _sse_data(line: str) -> str | None:
     return line[5:].strip()
 
 
-def _http_error(response: httpx.Response) -> BedrockError:
+def _http_error(response: httpx.Response) -> EngineError:
     detail = response.text[:500].strip() or response.reason_phrase
     if response.status_code == 429:
-        return ThrottlingException(THROTTLED_MESSAGE)
+        return EngineBusy(THROTTLED_MESSAGE)
     if response.status_code in (502, 503, 504):
-        return ServiceUnavailableException(UNAVAILABLE_MESSAGE)
+        return EngineUnavailable(UNAVAILABLE_MESSAGE)
     log.warning("remote engine answered %d: %s", response.status_code, detail)
-    return ModelErrorException(MODEL_ERROR_MESSAGE.format(f"{response.status_code} {detail}"))
+    return EngineFailed(MODEL_ERROR_MESSAGE.format(f"{response.status_code} {detail}"))

@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..catalog import ModelRef
-from ..engines.base import Finished
+from ..conversation import Finished
 from . import body_schema as s
-from .codec import NativeRequest, random_id, request_uuid
-from .openai import MESSAGE, ChatCompletionRenderer, conversation_from_chat
+from .codec import Metrics, ParsedRequest, Source, TextCodec, raw_body, request_uuid
+from .openai import MESSAGE, ChatCompletionRenderer, conversation_from_chat, merge_choices
 
 DEFAULT_MAX_TOKENS = 4096
 _DOCUMENT = s.obj(
@@ -53,29 +53,30 @@ def _documents(documents: list[dict[str, Any]]) -> str:
 
 
 class JambaRenderer(ChatCompletionRenderer):
-    def body(self, done: Finished) -> dict[str, Any]:
-        out = super().body(done)
+    def body(self, done: Finished, metrics: Metrics) -> dict[str, Any]:
+        out = super().body(done, metrics)
         out.pop("object")
         out.pop("created")
         out["choices"][0]["logprobs"] = None
-        out["meta"] = {"requestDurationMillis": 0}
+        out["meta"] = {"requestDurationMillis": metrics.get("invocationLatency", 0)}
         return out
 
 
-class JambaCodec:
+class JambaCodec(TextCodec):
     name = "ai21-jamba"
 
-    def parse(self, raw: bytes, ref: ModelRef) -> NativeRequest:
+    def parse(self, source: Source, ref: ModelRef, *, streaming: bool = False) -> ParsedRequest:
+        raw = raw_body(source)
         body = s.load_body(raw)
         s.check(body, SCHEMA)
         conversation = conversation_from_chat(body, body.get("max_tokens"), DEFAULT_MAX_TOKENS)
         if body.get("documents"):
             conversation.system.append({"text": _documents(body["documents"])})
-        return NativeRequest(conversation, options={"n": body.get("n", 1)})
+        return ParsedRequest(conversation, choices=int(body.get("n", 1)))
 
-    def renderer(self, request: NativeRequest, ref: ModelRef) -> JambaRenderer:
+    def renderer(self, request: ParsedRequest, ref: ModelRef) -> JambaRenderer:
         model = ref.model_id.removeprefix("ai21.").removesuffix("-v1:0")
         return JambaRenderer(f"chatcmpl-{request_uuid()}", model)
 
-    def new_tool_use_id(self) -> str:
-        return random_id("call_", 24)
+    def merge_choices(self, bodies: list[dict[str, Any]], done: Finished) -> dict[str, Any]:
+        return merge_choices(bodies, done)

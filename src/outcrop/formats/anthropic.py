@@ -26,11 +26,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import ModelRef
-from ..conversation import Block, Conversation, InferenceParams, Message
-from ..engines.base import Finished, Prompt, TextDelta
-from ..engines.tool_run import AnswerEvent, ReasoningDelta, ToolInputDelta, ToolUseEnd, ToolUseStart
+from ..conversation import (
+    AnswerEvent,
+    Block,
+    Conversation,
+    Finished,
+    InferenceParams,
+    Message,
+    ReasoningDelta,
+    Started,
+    TextDelta,
+    ToolInputDelta,
+    ToolUseEnd,
+    ToolUseStart,
+)
 from ..protocol.errors import ValidationException
 from .anthropic_schema import check_body
+from .codec import Chunk, Metrics, ParsedRequest, Source, TextCodec, raw_body
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 # What clients put in ``anthropic_version``: Bedrock's documented value (Claude Code, boto3
@@ -415,6 +427,24 @@ def signature(thinking: str) -> str:
     return base64.b64encode(hashlib.sha256(thinking.encode()).digest()).decode()
 
 
+class AnthropicCodec(TextCodec):
+    """Anthropic Messages bodies, for every Claude model on InvokeModel."""
+
+    name = "anthropic-messages"
+
+    def parse(self, source: Source, ref: ModelRef, *, streaming: bool = False) -> ParsedRequest:
+        request = parse_request(raw_body(source), ref)
+        return ParsedRequest(
+            request.conversation, reasoning=request.reasoning, options={"model": request.model_name}
+        )
+
+    def renderer(self, request: ParsedRequest, ref: ModelRef) -> MessageRenderer:
+        return MessageRenderer(new_message_id(), str(request.options["model"]))
+
+    def new_tool_use_id(self) -> str:
+        return new_tool_use_id()
+
+
 class MessageRenderer:
     """Answer events → Anthropic stream events, while assembling the final message content."""
 
@@ -426,21 +456,24 @@ class MessageRenderer:
         self._index = -1
         self._json = ""
 
-    def start(self, prompt: Prompt) -> dict[str, Any]:
+    def start(self, started: Started) -> list[Chunk]:
         """message_start, sent once the engine has admitted the prompt (so the cache split is known)."""
-        return {
-            "type": "message_start",
-            "message": {
-                "id": self.message_id,
-                "type": "message",
-                "role": "assistant",
-                "model": self.model,
-                "content": [],
-                "stop_reason": None,
-                "stop_sequence": None,
-                "usage": usage(len(prompt.tokens), 1, prompt.cache_read, prompt.cache_write),
-            },
-        }
+        usage_now = usage(started.input_tokens, 1, started.cache_read_tokens, started.cache_write_tokens)
+        return [
+            {
+                "type": "message_start",
+                "message": {
+                    "id": self.message_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": self.model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": usage_now,
+                },
+            }
+        ]
 
     def _begin(self, block: dict[str, Any]) -> list[dict[str, Any]]:
         events = self._close()
@@ -489,7 +522,7 @@ class MessageRenderer:
             return self._close()
         return []
 
-    def finish(self, done: Finished, metrics: dict[str, int]) -> list[dict[str, Any]]:
+    def finish(self, done: Finished, metrics: Metrics) -> list[dict[str, Any]]:
         events = self._close()
         events.append(
             {
@@ -501,7 +534,7 @@ class MessageRenderer:
         events.append({"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics})
         return events
 
-    def message(self, done: Finished) -> dict[str, Any]:
+    def body(self, done: Finished, metrics: Metrics) -> dict[str, Any]:
         self._close()
         return {
             "id": self.message_id,
@@ -513,3 +546,6 @@ class MessageRenderer:
             "stop_sequence": done.stop_sequence,
             "usage": _done_usage(done),
         }
+
+    def annotate(self, target: Chunk, fields: dict[str, Any]) -> None:
+        target.update(fields)

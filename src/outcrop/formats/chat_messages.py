@@ -14,8 +14,8 @@ import binascii
 import json
 from typing import Any
 
+from ..constrained.json_output import schema_grammar
 from ..conversation import Block, Message
-from ..engines.structured import schema_grammar
 from ..protocol.errors import ValidationException
 
 

@@ -1,12 +1,13 @@
-"""The interface every native InvokeModel body family implements, and what they share.
+"""The interface every wire format implements, and what the formats share.
 
-A family is a codec: ``parse`` turns the native request body into the canonical
-``Conversation`` (checking it as Bedrock does, with Bedrock's messages), and ``renderer``
-returns an object that turns the engine's answer events (text, reasoning, tool calls, then
-``Finished``) into the family's response body (``body``) or its stream chunks (``start``,
-``feed``, ``finish``; the API layer wraps each chunk dict in a Bedrock ``chunk`` frame).
-This mirrors ``formats/anthropic.py`` (``parse_request`` + ``MessageRenderer``), so
-``api/runtime/native.py`` drives every family with one loop.
+A wire format is a codec: ``parse`` turns a request (an InvokeModel body, or Converse's input
+members) into the canonical ``Conversation``, checking it as Bedrock does with Bedrock's
+messages; ``renderer`` returns an object that turns the answer's events (``Started``, text,
+reasoning, tool calls, then ``Finished``) into the format's response body (``body``) or its
+stream chunks (``start``, ``feed``, ``finish``). Converse, Anthropic Messages, Nova, Titan, Llama,
+Mistral, Cohere, AI21, DeepSeek and OpenAI chat completions are peers behind this interface;
+``families.py`` decides which one reads a model's requests, and the invocation pipeline drives
+every one of them the same way.
 """
 
 from __future__ import annotations
@@ -15,46 +16,80 @@ import secrets
 import string
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ..catalog import ModelRef
-from ..conversation import Conversation
-from ..engines.base import Finished, TextDelta
-from ..engines.tool_run import AnswerEvent, ReasoningDelta, ToolInputDelta, ToolUseEnd, ToolUseStart
+from ..conversation import (
+    AnswerEvent,
+    Conversation,
+    Finished,
+    ReasoningDelta,
+    Started,
+    TextDelta,
+    ToolInputDelta,
+    ToolUseEnd,
+    ToolUseStart,
+)
 
 Chunk = dict[str, Any]
+Metrics = dict[str, int]  # Bedrock's amazon-bedrock-invocationMetrics
 METRICS_KEY = "amazon-bedrock-invocationMetrics"
+# Which runtime API a codec answers: Converse's response and events, or InvokeModel's body/chunks.
+Api = Literal["converse", "invoke"]
+# What a codec parses: an InvokeModel body (bytes), or Converse's input members.
+Source = bytes | Mapping[str, Any]
 _ALNUM = string.ascii_letters + string.digits
 
 
 @dataclass
-class NativeRequest:
-    """A parsed native body: the conversation, and what the response needs to echo."""
+class ParsedRequest:
+    """A parsed request: the conversation, and what its answer needs to know or echo."""
 
     conversation: Conversation
     reasoning: bool = False  # split a leading <think>…</think> into reasoning
+    choices: int = 1  # answers to generate for the same prompt (chat completions' ``n``)
     options: dict[str, Any] = field(default_factory=dict)
 
 
 class Renderer(Protocol):
-    def start(self, input_tokens: int) -> list[Chunk]: ...
+    def start(self, started: Started) -> list[Chunk]: ...
 
     def feed(self, event: AnswerEvent) -> list[Chunk]: ...
 
-    def finish(self, done: Finished, metrics: dict[str, int]) -> list[Chunk]: ...
+    def finish(self, done: Finished, metrics: Metrics) -> list[Chunk]: ...
 
-    def body(self, done: Finished) -> dict[str, Any]: ...
+    def body(self, done: Finished, metrics: Metrics) -> dict[str, Any]: ...
+
+    def annotate(self, target: Chunk, fields: dict[str, Any]) -> None:
+        """Add members (a guardrail's action and trace) to a body or to the last chunk."""
 
 
 class Codec(Protocol):
     name: str
+    api: Api
 
-    def parse(self, raw: bytes, ref: ModelRef) -> NativeRequest: ...
+    def parse(self, source: Source, ref: ModelRef, *, streaming: bool = False) -> ParsedRequest: ...
 
-    def renderer(self, request: NativeRequest, ref: ModelRef) -> Renderer: ...
+    def renderer(self, request: ParsedRequest, ref: ModelRef) -> Renderer: ...
 
     def new_tool_use_id(self) -> str: ...
+
+    def merge_choices(self, bodies: list[dict[str, Any]], done: Finished) -> dict[str, Any]: ...
+
+
+class TextCodec:
+    """Defaults for InvokeModel body codecs: answers are InvokeModel bodies, one choice each."""
+
+    name = "text"
+    api: Api = "invoke"
+
+    def new_tool_use_id(self) -> str:
+        return random_id("call_")
+
+    def merge_choices(self, bodies: list[dict[str, Any]], done: Finished) -> dict[str, Any]:
+        raise NotImplementedError(f"{self.name} bodies have one answer")
 
 
 def random_id(prefix: str, length: int = 24, alphabet: str = _ALNUM) -> str:
@@ -67,6 +102,13 @@ def request_uuid() -> str:
 
 def now() -> int:
     return int(time.time())
+
+
+def raw_body(source: Source) -> bytes:
+    """An InvokeModel codec's source: the body bytes."""
+    if not isinstance(source, bytes | bytearray):
+        raise TypeError("an InvokeModel codec reads a body")
+    return bytes(source)
 
 
 @dataclass
@@ -90,8 +132,8 @@ class Collector:
         self._args = ""
         self.input_tokens = 0
 
-    def start(self, input_tokens: int) -> list[Chunk]:
-        self.input_tokens = input_tokens
+    def start(self, started: Started) -> list[Chunk]:
+        self.input_tokens = started.input_tokens
         return []
 
     def feed(self, event: AnswerEvent) -> list[Chunk]:
@@ -117,6 +159,9 @@ class Collector:
             return self.on_tool_end(call)
         return []
 
+    def annotate(self, target: Chunk, fields: dict[str, Any]) -> None:
+        target.update(fields)
+
     # hooks ------------------------------------------------------------------------------
     def on_text(self, text: str) -> list[Chunk]:
         return []
@@ -134,7 +179,7 @@ class Collector:
         return []
 
 
-def metrics_of(done: Finished, latency_ms: int, first_byte_ms: int) -> dict[str, int]:
+def metrics_of(done: Finished, latency_ms: int, first_byte_ms: int) -> Metrics:
     return {
         "inputTokenCount": done.input_tokens,
         "outputTokenCount": done.output_tokens,

@@ -17,11 +17,22 @@ import json
 from typing import Any
 
 from ..catalog import ModelRef
-from ..conversation import Block, Conversation, InferenceParams, Message
-from ..engines.base import Finished
-from ..engines.tools import render_call
+from ..constrained.tool_calls import render_call
+from ..conversation import Block, Conversation, Finished, InferenceParams, Message, Started
 from . import body_schema as s
-from .codec import METRICS_KEY, Chunk, Collector, NativeRequest, ToolCallOut, random_id, request_uuid
+from .codec import (
+    METRICS_KEY,
+    Chunk,
+    Collector,
+    Metrics,
+    ParsedRequest,
+    Source,
+    TextCodec,
+    ToolCallOut,
+    random_id,
+    raw_body,
+    request_uuid,
+)
 
 DEFAULT_MAX_TOKENS = 512
 _TYPES = {
@@ -153,14 +164,14 @@ def finish_reason(done: Finished) -> str:
 
 
 class CohereRenderer(Collector):
-    def __init__(self, request: NativeRequest) -> None:
+    def __init__(self, request: ParsedRequest) -> None:
         super().__init__()
         self.request = request
         self.response_id = request_uuid()
         self.generation_id = request_uuid()
 
-    def start(self, input_tokens: int) -> list[Chunk]:
-        super().start(input_tokens)
+    def start(self, started: Started) -> list[Chunk]:
+        super().start(started)
         return [{"is_finished": False, "event_type": "stream-start", "generation_id": self.generation_id}]
 
     def on_text(self, text: str) -> list[Chunk]:
@@ -173,18 +184,18 @@ class CohereRenderer(Collector):
         event = {"is_finished": False, "event_type": "tool-calls-generation", "tool_calls": calls, "text": ""}
         return [event]
 
-    def finish(self, done: Finished, metrics: dict[str, int]) -> list[Chunk]:
+    def finish(self, done: Finished, metrics: Metrics) -> list[Chunk]:
         return [
             {
                 "is_finished": True,
                 "event_type": "stream-end",
-                "response": self.body(done),
+                "response": self.body(done, metrics),
                 "finish_reason": finish_reason(done),
                 METRICS_KEY: metrics,
             }
         ]
 
-    def body(self, done: Finished) -> dict[str, Any]:
+    def body(self, done: Finished, metrics: Metrics) -> dict[str, Any]:
         options = self.request.options
         answer: dict[str, Any] = {"role": "CHATBOT", "message": self.text}
         tool_calls = [{"name": c.name, "parameters": c.input} for c in self.calls]
@@ -208,10 +219,11 @@ class CohereRenderer(Collector):
         return out
 
 
-class CohereCommandCodec:
+class CohereCommandCodec(TextCodec):
     name = "cohere-command"
 
-    def parse(self, raw: bytes, ref: ModelRef) -> NativeRequest:
+    def parse(self, source: Source, ref: ModelRef, *, streaming: bool = False) -> ParsedRequest:
+        raw = raw_body(source)
         body = s.load_body(raw)
         s.check(body, SCHEMA)
         system, messages = _history(body.get("chat_history") or [])
@@ -246,9 +258,9 @@ class CohereCommandCodec:
             "documents": body.get("documents"),
             "search_queries_only": body.get("search_queries_only", False),
         }
-        return NativeRequest(conversation, options=options)
+        return ParsedRequest(conversation, options=options)
 
-    def renderer(self, request: NativeRequest, ref: ModelRef) -> CohereRenderer:
+    def renderer(self, request: ParsedRequest, ref: ModelRef) -> CohereRenderer:
         return CohereRenderer(request)
 
     def new_tool_use_id(self) -> str:

@@ -1,17 +1,25 @@
-"""Converse input → the canonical conversation, with the checks AWS makes beyond the shapes.
+"""Converse and ConverseStream as a wire format: input → the canonical conversation, answer events
+→ Converse's response and stream events.
 
-The service model cannot express these (role alternation, blank text, tool blocks without a
-tool configuration, which ``additionalModelRequestFields`` a model takes); the messages are AWS's.
+Parsing adds the checks AWS makes beyond the service model's shapes (role alternation, blank
+text, tool blocks without a tool configuration, which ``additionalModelRequestFields`` a model
+takes, what each model refuses: ``capabilities.py``), with AWS's messages. Rendering numbers
+content blocks as AWS does; Nova's native body has the same shape (``nova.py`` shares it).
 """
 
 from __future__ import annotations
 
+import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..conversation import Conversation, InferenceParams, Message
-from ..engines.structured import parse_schema, schema_grammar
+from ..catalog import ModelRef
+from ..constrained.json_output import parse_schema, schema_grammar
+from ..conversation import Conversation, Finished, InferenceParams, Message, Started
 from ..protocol.errors import ValidationException
+from .capabilities import check_converse
+from .codec import Api, Chunk, Collector, Metrics, ParsedRequest, Source, ToolCallOut, random_id
 from .documents import check_documents
 from .images import check_images
 
@@ -30,7 +38,7 @@ class ConverseRequest:
     reasoning: bool  # the request asked for reasoning (Claude thinking, Nova reasoningConfig)
 
 
-def converse_request(params: dict[str, Any], provider: str, *, vision: bool = False) -> ConverseRequest:
+def converse_request(params: Mapping[str, Any], provider: str, *, vision: bool = False) -> ConverseRequest:
     """``vision``: the served engine can see images (no local engine can yet: docs/vision.md)."""
     messages = [Message(m["role"], list(m.get("content") or [])) for m in params.get("messages") or []]
     check_messages(messages, has_tool_config=params.get("toolConfig") is not None)
@@ -59,10 +67,6 @@ def converse_request(params: dict[str, Any], provider: str, *, vision: bool = Fa
         ),
     )
     return ConverseRequest(conversation, _reasoning(fields) and grammar is None)
-
-
-def conversation_from_converse(params: dict[str, Any], provider: str = "") -> Conversation:
-    return converse_request(params, provider).conversation
 
 
 def check_messages(messages: list[Message], *, has_tool_config: bool) -> None:
@@ -156,3 +160,137 @@ def _reasoning(fields: dict[str, Any]) -> bool:
         return True
     config = fields.get("reasoningConfig")
     return isinstance(config, dict) and config.get("type") == "enabled"
+
+
+# ---- the codec ------------------------------------------------------------------------------
+
+_TOOL_USE_ID_ALPHABET = string.ascii_letters + string.digits + "-_"
+INTERVENED = "guardrail_intervened"
+
+
+class ConverseCodec:
+    """Converse's input members in, Converse's output members or stream events out."""
+
+    name = "converse"
+    api: Api = "converse"
+
+    def parse(self, source: Source, ref: ModelRef, *, streaming: bool = False) -> ParsedRequest:
+        if not isinstance(source, Mapping):
+            raise TypeError("the Converse codec reads Converse's input members")
+        check_converse(ref, source, streaming=streaming)
+        request = converse_request(source, ref.provider)
+        return ParsedRequest(request.conversation, reasoning=request.reasoning)
+
+    def renderer(self, request: ParsedRequest, ref: ModelRef) -> ConverseRenderer:
+        return ConverseRenderer()
+
+    def new_tool_use_id(self) -> str:
+        """Bedrock's Converse tool-use ids look like ``tooluse_kZJMlvQmRJ6eAyJE5GIl7Q``."""
+        return random_id("tooluse_", 22, _TOOL_USE_ID_ALPHABET)
+
+    def merge_choices(self, bodies: list[dict[str, Any]], done: Finished) -> dict[str, Any]:
+        raise NotImplementedError("Converse has one answer")
+
+
+class ConverseShapedRenderer(Collector):
+    """Answer events → Converse-shaped events (``messageStart``, ``contentBlockStart``/``Delta``/
+    ``Stop``, ``messageStop``, ``metadata``) and message, numbering content blocks as AWS does: a
+    new index whenever the kind of block changes; ``contentBlockStart`` only for tool use."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._index = -1
+        self._open: str | None = None  # "text" | "reasoning" | "tool"
+
+    def start(self, started: Started) -> list[Chunk]:
+        super().start(started)
+        return [{"messageStart": {"role": "assistant"}}]
+
+    def _switch(self, kind: str) -> list[Chunk]:
+        if self._open == kind:
+            return []
+        out = self._close()
+        self._index += 1
+        self._open = kind
+        return out
+
+    def _close(self) -> list[Chunk]:
+        if self._open is None:
+            return []
+        self._open = None
+        return [{"contentBlockStop": {"contentBlockIndex": self._index}}]
+
+    def on_text(self, text: str) -> list[Chunk]:
+        out = self._switch("text")
+        return [*out, {"contentBlockDelta": {"delta": {"text": text}, "contentBlockIndex": self._index}}]
+
+    def on_reasoning(self, text: str) -> list[Chunk]:
+        out = self._switch("reasoning")
+        delta = {"reasoningContent": {"text": text}}
+        return [*out, {"contentBlockDelta": {"delta": delta, "contentBlockIndex": self._index}}]
+
+    def on_tool_start(self, tool_use_id: str, name: str) -> list[Chunk]:
+        out = self._close()
+        self._index += 1
+        self._open = "tool"
+        start = {"toolUse": {"toolUseId": tool_use_id, "name": name}}
+        return [*out, {"contentBlockStart": {"start": start, "contentBlockIndex": self._index}}]
+
+    def on_tool_delta(self, json_text: str) -> list[Chunk]:
+        delta = {"toolUse": {"input": json_text}}
+        return [{"contentBlockDelta": {"delta": delta, "contentBlockIndex": self._index}}]
+
+    def on_tool_end(self, call: ToolCallOut | None) -> list[Chunk]:
+        return self._close()
+
+    def content(self) -> list[dict[str, Any]]:
+        """The assistant message's content blocks: reasoning, text, then tool uses."""
+        content: list[dict[str, Any]] = []
+        if self.reasoning:
+            content.append({"reasoningContent": {"reasoningText": {"text": self.reasoning}}})
+        if self.text:
+            content.append({"text": self.text})
+        for call in self.calls:
+            content.append(
+                {"toolUse": {"toolUseId": call.tool_use_id, "name": call.name, "input": call.input}}
+            )
+        return content
+
+
+def converse_usage(done: Finished) -> dict[str, int]:
+    """Converse usage. With cache points, inputTokens counts only tokens outside the cached
+    prefix, and the prefix is reported as cache reads (reused KV) and writes (computed now)."""
+    total = done.input_tokens + done.output_tokens
+    cached = done.cache_read_tokens + done.cache_write_tokens
+    if not cached:
+        return {"inputTokens": done.input_tokens, "outputTokens": done.output_tokens, "totalTokens": total}
+    return {
+        "inputTokens": done.input_tokens - cached,
+        "outputTokens": done.output_tokens,
+        "totalTokens": total,
+        "cacheReadInputTokens": done.cache_read_tokens,
+        "cacheWriteInputTokens": done.cache_write_tokens,
+    }
+
+
+class ConverseRenderer(ConverseShapedRenderer):
+    """Converse's output members and ConverseStream's events (each chunk is ``{type: payload}``)."""
+
+    def finish(self, done: Finished, metrics: Metrics) -> list[Chunk]:
+        out = self._close()
+        if self._index < 0:  # nothing generated: AWS still closes an (empty) text block
+            out.append({"contentBlockStop": {"contentBlockIndex": 0}})
+        metadata = {"usage": converse_usage(done), "metrics": {"latencyMs": metrics["invocationLatency"]}}
+        return [*out, {"messageStop": {"stopReason": done.stop_reason}}, {"metadata": metadata}]
+
+    def body(self, done: Finished, metrics: Metrics) -> dict[str, Any]:
+        return {
+            "output": {"message": {"role": "assistant", "content": self.content()}},
+            "stopReason": done.stop_reason,
+            "usage": converse_usage(done),
+            "metrics": {"latencyMs": metrics["invocationLatency"]},
+        }
+
+    def annotate(self, target: Chunk, fields: dict[str, Any]) -> None:
+        """A guardrail's trace goes in the response, or in the stream's metadata event."""
+        target.get("metadata", target).update(fields)

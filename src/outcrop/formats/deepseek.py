@@ -13,10 +13,18 @@ from __future__ import annotations
 from typing import Any
 
 from ..catalog import ModelRef
-from ..conversation import InferenceParams
-from ..engines.base import Finished
+from ..conversation import Finished, InferenceParams
 from . import body_schema as s
-from .codec import METRICS_KEY, Chunk, Collector, NativeRequest, random_id
+from .codec import (
+    METRICS_KEY,
+    Chunk,
+    Collector,
+    Metrics,
+    ParsedRequest,
+    Source,
+    TextCodec,
+    raw_body,
+)
 from .prompt_markup import conversation_from_prompt
 
 DEFAULT_MAX_TOKENS = 512
@@ -40,17 +48,18 @@ class CompletionRenderer(Collector):
     def on_text(self, text: str) -> list[Chunk]:
         return [{"choices": [{"text": text, "stop_reason": None}]}]
 
-    def finish(self, done: Finished, metrics: dict[str, int]) -> list[Chunk]:
+    def finish(self, done: Finished, metrics: Metrics) -> list[Chunk]:
         return [{"choices": [{"text": "", "stop_reason": stop_reason(done)}], METRICS_KEY: metrics}]
 
-    def body(self, done: Finished) -> dict[str, Any]:
+    def body(self, done: Finished, metrics: Metrics) -> dict[str, Any]:
         return {"choices": [{"text": self.text, "stop_reason": stop_reason(done)}]}
 
 
-class DeepSeekCodec:
+class DeepSeekCodec(TextCodec):
     name = "deepseek"
 
-    def parse(self, raw: bytes, ref: ModelRef) -> NativeRequest:
+    def parse(self, source: Source, ref: ModelRef, *, streaming: bool = False) -> ParsedRequest:
+        raw = raw_body(source)
         body = s.load_body(raw)
         s.check(body, SCHEMA)
         params = InferenceParams(
@@ -63,10 +72,7 @@ class DeepSeekCodec:
         last = conversation.messages[-1]
         if last.role == "assistant" and last.content[0].get("text", "").strip() == "<think>":
             conversation.messages.pop()  # the recommended "<|Assistant|><think>\n" opener
-        return NativeRequest(conversation)
+        return ParsedRequest(conversation)
 
-    def renderer(self, request: NativeRequest, ref: ModelRef) -> CompletionRenderer:
+    def renderer(self, request: ParsedRequest, ref: ModelRef) -> CompletionRenderer:
         return CompletionRenderer()
-
-    def new_tool_use_id(self) -> str:
-        return random_id("call_")

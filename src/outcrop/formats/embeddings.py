@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..catalog import ModelRef
-from ..engines.embeddings import Embedded
 from ..protocol.errors import NotImplementedOperation, ValidationException
 from . import body_schema as s
 from .codec import request_uuid
@@ -50,6 +49,17 @@ class EmbedRequest:
 
 
 Truncator = Callable[[str, int, bool], str]
+
+
+class Embedded(Protocol):
+    """What an embedding engine returns for a request's texts."""
+
+    vectors: NDArray[np.float32]  # (n, dimensions), unit length
+    token_counts: list[int]
+
+    def raw(self) -> NDArray[np.float32]: ...
+
+
 Counter = Callable[[list[str]], list[int]]
 
 

@@ -1,11 +1,16 @@
-"""Which codec reads a model's InvokeModel body: Bedrock decides by model, so does Outcrop."""
+"""Which codec reads a request: the one place that decides. Bedrock decides by model (and by API:
+Converse has one shape for every model), so does Outcrop."""
 
 from __future__ import annotations
 
+import json
+
 from ..catalog import ModelRef
 from .ai21 import JambaCodec
+from .anthropic import AnthropicCodec
 from .codec import Codec
 from .cohere import CohereCommandCodec
+from .converse import ConverseCodec
 from .deepseek import DeepSeekCodec
 from .llama import LlamaCodec
 from .mistral import MistralCodec
@@ -13,6 +18,8 @@ from .nova import NovaCodec
 from .openai import ChatCompletionsCodec
 from .titan import TitanTextCodec
 
+CONVERSE: Codec = ConverseCodec()
+ANTHROPIC: Codec = AnthropicCodec()
 NOVA: Codec = NovaCodec()
 TITAN: Codec = TitanTextCodec()
 LLAMA: Codec = LlamaCodec()
@@ -27,16 +34,16 @@ CHAT_COMPLETIONS: Codec = ChatCompletionsCodec()
 _MISTRAL_OPENAI = ("mistral.ministral-3", "mistral.magistral", "mistral.voxtral", "mistral.mistral-large-3")
 _OPENAI_COMPATIBLE = ("OpenAI", "Qwen", "Google", "MiniMax", "Moonshot AI", "NVIDIA")
 
-# Providers whose text models Outcrop serves through these codecs (the dispatch table's keys).
-PROVIDERS = (
-    "Amazon", "Meta", "Mistral AI", "Cohere", "AI21 Labs", "DeepSeek", "Writer", *_OPENAI_COMPATIBLE,
-)  # fmt: skip
 
-
-def codec_for(ref: ModelRef, *, has_messages: bool = False) -> Codec | None:
-    """The codec for a text model's body; ``has_messages`` picks the chat form where a family
-    takes both (Writer, DeepSeek V3)."""
+def codec_for(ref: ModelRef, *, converse: bool = False, body: bytes = b"") -> Codec | None:
+    """The codec for a text model's requests: Converse's for the Converse API; otherwise the
+    model's InvokeModel body format (``body`` picks the chat form where a family takes both:
+    Writer, DeepSeek V3). None: Outcrop has no codec for the model's bodies."""
+    if converse:
+        return CONVERSE
     model = ref.model_id
+    if ref.provider == "Anthropic":
+        return ANTHROPIC
     if ref.provider == "Amazon":
         if model.startswith("amazon.nova") and "sonic" not in model:  # Sonic: speech, bidirectional only
             return NOVA
@@ -52,7 +59,15 @@ def codec_for(ref: ModelRef, *, has_messages: bool = False) -> Codec | None:
     if ref.provider == "AI21 Labs":
         return JAMBA
     if ref.provider in ("DeepSeek", "Writer"):
-        return CHAT_COMPLETIONS if has_messages else DEEPSEEK
+        return CHAT_COMPLETIONS if _has_messages(body) else DEEPSEEK
     if ref.provider in _OPENAI_COMPATIBLE:
         return CHAT_COMPLETIONS
     return None
+
+
+def _has_messages(raw: bytes) -> bool:
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return False
+    return isinstance(body, dict) and "messages" in body

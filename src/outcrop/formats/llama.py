@@ -13,10 +13,18 @@ from __future__ import annotations
 from typing import Any
 
 from ..catalog import ModelRef
-from ..conversation import Block, InferenceParams
-from ..engines.base import Finished
+from ..conversation import Block, Finished, InferenceParams
 from . import body_schema as s
-from .codec import METRICS_KEY, Chunk, Collector, NativeRequest, random_id
+from .codec import (
+    METRICS_KEY,
+    Chunk,
+    Collector,
+    Metrics,
+    ParsedRequest,
+    Source,
+    TextCodec,
+    raw_body,
+)
 from .prompt_markup import conversation_from_prompt
 
 DEFAULT_MAX_GEN_LEN = 512
@@ -56,13 +64,13 @@ class LlamaRenderer(Collector):
         self._pieces += 1
         return [self._chunk(text, None)]
 
-    def finish(self, done: Finished, metrics: dict[str, int]) -> list[Chunk]:
+    def finish(self, done: Finished, metrics: Metrics) -> list[Chunk]:
         self._pieces = done.output_tokens
         chunk = self._chunk("", stop_reason(done))
         chunk[METRICS_KEY] = metrics
         return [chunk]
 
-    def body(self, done: Finished) -> dict[str, Any]:
+    def body(self, done: Finished, metrics: Metrics) -> dict[str, Any]:
         return {
             "generation": self.text,
             "prompt_token_count": done.input_tokens,
@@ -71,10 +79,11 @@ class LlamaRenderer(Collector):
         }
 
 
-class LlamaCodec:
+class LlamaCodec(TextCodec):
     name = "meta-llama"
 
-    def parse(self, raw: bytes, ref: ModelRef) -> NativeRequest:
+    def parse(self, source: Source, ref: ModelRef, *, streaming: bool = False) -> ParsedRequest:
+        raw = raw_body(source)
         body = s.load_body(raw)
         s.check(body, SCHEMA)
         params = InferenceParams(
@@ -89,10 +98,7 @@ class LlamaCodec:
         users = [m for m in conversation.messages if m.role == "user"]
         if images and users:  # Llama 3.2 vision: accepted; the local text model cannot see them
             users[-1].content[:0] = images
-        return NativeRequest(conversation)
+        return ParsedRequest(conversation)
 
-    def renderer(self, request: NativeRequest, ref: ModelRef) -> LlamaRenderer:
+    def renderer(self, request: ParsedRequest, ref: ModelRef) -> LlamaRenderer:
         return LlamaRenderer()
-
-    def new_tool_use_id(self) -> str:
-        return random_id("call_")

@@ -17,11 +17,21 @@ import json
 from typing import Any
 
 from ..catalog import ModelRef
-from ..conversation import Conversation, InferenceParams
-from ..engines.base import Finished
+from ..conversation import Conversation, Finished, InferenceParams
 from . import body_schema as s
 from .chat_messages import messages_from_chat, response_grammar, stop_list, tool_config_from_chat
-from .codec import METRICS_KEY, Chunk, Collector, NativeRequest, ToolCallOut, random_id
+from .codec import (
+    METRICS_KEY,
+    Chunk,
+    Collector,
+    Metrics,
+    ParsedRequest,
+    Source,
+    TextCodec,
+    ToolCallOut,
+    random_id,
+    raw_body,
+)
 from .prompt_markup import conversation_from_prompt
 
 DEFAULT_MAX_TOKENS = 512
@@ -75,10 +85,10 @@ class MistralTextRenderer(Collector):
     def on_text(self, text: str) -> list[Chunk]:
         return [{"outputs": [{"text": text, "stop_reason": None}]}]
 
-    def finish(self, done: Finished, metrics: dict[str, int]) -> list[Chunk]:
+    def finish(self, done: Finished, metrics: Metrics) -> list[Chunk]:
         return [{"outputs": [{"text": "", "stop_reason": stop_reason(done)}], METRICS_KEY: metrics}]
 
-    def body(self, done: Finished) -> dict[str, Any]:
+    def body(self, done: Finished, metrics: Metrics) -> dict[str, Any]:
         return {"outputs": [{"text": self.text, "stop_reason": stop_reason(done)}]}
 
 
@@ -101,22 +111,23 @@ class MistralChatRenderer(Collector):
             return []
         return [self._chunk({"content": "", "tool_calls": [_tool_call(call)]}, None)]
 
-    def finish(self, done: Finished, metrics: dict[str, int]) -> list[Chunk]:
+    def finish(self, done: Finished, metrics: Metrics) -> list[Chunk]:
         chunk = self._chunk({"content": ""}, stop_reason(done))
         chunk[METRICS_KEY] = metrics
         return [chunk]
 
-    def body(self, done: Finished) -> dict[str, Any]:
+    def body(self, done: Finished, metrics: Metrics) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": self.text}
         if self.calls:
             message["tool_calls"] = [_tool_call(c) for c in self.calls]
         return {"choices": [{"index": 0, "message": message, "stop_reason": stop_reason(done)}]}
 
 
-class MistralCodec:
+class MistralCodec(TextCodec):
     name = "mistral"
 
-    def parse(self, raw: bytes, ref: ModelRef) -> NativeRequest:
+    def parse(self, source: Source, ref: ModelRef, *, streaming: bool = False) -> ParsedRequest:
+        raw = raw_body(source)
         body = s.load_body(raw)
         chat = ref.model_id.startswith(CHAT_MODELS) and isinstance(body, dict) and "messages" in body
         if not chat:
@@ -128,7 +139,7 @@ class MistralCodec:
                 top_k=body.get("top_k"),
                 stop_sequences=list(body.get("stop") or []),
             )
-            return NativeRequest(conversation_from_prompt(body["prompt"], params), options={"chat": False})
+            return ParsedRequest(conversation_from_prompt(body["prompt"], params), options={"chat": False})
         s.check(body, CHAT_SCHEMA)
         system, messages = messages_from_chat(body["messages"])
         if not messages or messages[0].role != "user":
@@ -146,9 +157,9 @@ class MistralCodec:
             tool_config=tool_config_from_chat(body.get("tools"), body.get("tool_choice")),
             params=params,
         )
-        return NativeRequest(conversation, options={"chat": True})
+        return ParsedRequest(conversation, options={"chat": True})
 
-    def renderer(self, request: NativeRequest, ref: ModelRef) -> MistralChatRenderer | MistralTextRenderer:
+    def renderer(self, request: ParsedRequest, ref: ModelRef) -> MistralChatRenderer | MistralTextRenderer:
         return MistralChatRenderer() if request.options.get("chat") else MistralTextRenderer()
 
     def new_tool_use_id(self) -> str:

@@ -18,12 +18,20 @@ import json
 from typing import Any
 
 from ..catalog import ModelRef
-from ..conversation import Block, Conversation, InferenceParams, Message
-from ..engines.base import Finished
+from ..conversation import Block, Conversation, Finished, InferenceParams, Message
 from ..protocol.errors import ValidationException
 from . import body_schema as s
-from .codec import METRICS_KEY, Chunk, Collector, NativeRequest, ToolCallOut, random_id
-from .converse import check_messages
+from .codec import (
+    METRICS_KEY,
+    Chunk,
+    Metrics,
+    ParsedRequest,
+    Source,
+    TextCodec,
+    random_id,
+    raw_body,
+)
+from .converse import ConverseShapedRenderer, check_messages
 
 DEFAULT_MAX_TOKENS = 5000  # Nova's documented default (and Nova 1's ceiling)
 
@@ -133,75 +141,17 @@ def _usage(done: Finished) -> dict[str, int]:
     }
 
 
-class NovaRenderer(Collector):
-    def __init__(self) -> None:
-        super().__init__()
-        self._index = -1
-        self._open: str | None = None  # "text" | "reasoning" | "tool"
-
-    def start(self, input_tokens: int) -> list[Chunk]:
-        super().start(input_tokens)
-        return [{"messageStart": {"role": "assistant"}}]
-
-    def _switch(self, kind: str) -> list[Chunk]:
-        if self._open == kind:
-            return []
-        out = self._close()
-        self._index += 1
-        self._open = kind
-        return out
-
-    def _close(self) -> list[Chunk]:
-        if self._open is None:
-            return []
-        self._open = None
-        return [{"contentBlockStop": {"contentBlockIndex": self._index}}]
-
-    def on_text(self, text: str) -> list[Chunk]:
-        out = self._switch("text")
-        return [*out, {"contentBlockDelta": {"delta": {"text": text}, "contentBlockIndex": self._index}}]
-
-    def on_reasoning(self, text: str) -> list[Chunk]:
-        out = self._switch("reasoning")
-        delta = {"reasoningContent": {"text": text}}
-        return [*out, {"contentBlockDelta": {"delta": delta, "contentBlockIndex": self._index}}]
-
-    def on_tool_start(self, tool_use_id: str, name: str) -> list[Chunk]:
-        out = self._close()
-        self._index += 1
-        self._open = "tool"
-        start = {"toolUse": {"toolUseId": tool_use_id, "name": name}}
-        return [*out, {"contentBlockStart": {"start": start, "contentBlockIndex": self._index}}]
-
-    def on_tool_delta(self, json_text: str) -> list[Chunk]:
-        delta = {"toolUse": {"input": json_text}}
-        return [{"contentBlockDelta": {"delta": delta, "contentBlockIndex": self._index}}]
-
-    def on_tool_end(self, call: ToolCallOut | None) -> list[Chunk]:
-        return self._close()
-
-    def finish(self, done: Finished, metrics: dict[str, int]) -> list[Chunk]:
-        usage = _usage(done)
+class NovaRenderer(ConverseShapedRenderer):
+    def finish(self, done: Finished, metrics: Metrics) -> list[Chunk]:
         return [
             *self._close(),
             {"messageStop": {"stopReason": stop_reason(done)}},
-            {
-                "metadata": {"usage": usage, "metrics": {}, "trace": {}},
-                METRICS_KEY: metrics,
-            },
+            {"metadata": {"usage": _usage(done), "metrics": {}, "trace": {}}, METRICS_KEY: metrics},
         ]
 
-    def body(self, done: Finished) -> dict[str, Any]:
-        content: list[dict[str, Any]] = []
-        if self.reasoning:
-            content.append({"reasoningContent": {"reasoningText": {"text": self.reasoning}}})
-        if self.text:
-            content.append({"text": self.text})
-        for call in self.calls:
-            use = {"toolUseId": call.tool_use_id, "name": call.name, "input": call.input}
-            content.append({"toolUse": use})
+    def body(self, done: Finished, metrics: Metrics) -> dict[str, Any]:
         return {
-            "output": {"message": {"content": content, "role": "assistant"}},
+            "output": {"message": {"content": self.content(), "role": "assistant"}},
             "stopReason": stop_reason(done),
             "usage": _usage(done),
         }
@@ -214,10 +164,11 @@ def _first(config: dict[str, Any], *keys: str) -> Any:
     return None
 
 
-class NovaCodec:
+class NovaCodec(TextCodec):
     name = "amazon-nova"
 
-    def parse(self, raw: bytes, ref: ModelRef) -> NativeRequest:
+    def parse(self, source: Source, ref: ModelRef, *, streaming: bool = False) -> ParsedRequest:
+        raw = raw_body(source)
         body = s.load_body(raw)
         s.check(body, SCHEMA)
         messages = [
@@ -252,9 +203,9 @@ class NovaCodec:
             tool_config=tool_config,
             params=params,
         )
-        return NativeRequest(conversation, reasoning=reasoning.get("type") == "enabled")
+        return ParsedRequest(conversation, reasoning=reasoning.get("type") == "enabled")
 
-    def renderer(self, request: NativeRequest, ref: ModelRef) -> NovaRenderer:
+    def renderer(self, request: ParsedRequest, ref: ModelRef) -> NovaRenderer:
         return NovaRenderer()
 
     def new_tool_use_id(self) -> str:

@@ -16,12 +16,23 @@ import json
 from typing import Any
 
 from ..catalog import ModelRef
-from ..conversation import Conversation, InferenceParams, Message
-from ..engines.base import Finished
+from ..conversation import Conversation, Finished, InferenceParams, Message, Started
 from ..protocol.errors import ValidationException
 from . import body_schema as s
 from .chat_messages import messages_from_chat, response_grammar, stop_list, tool_config_from_chat
-from .codec import METRICS_KEY, Chunk, Collector, NativeRequest, ToolCallOut, now, random_id
+from .codec import (
+    METRICS_KEY,
+    Chunk,
+    Collector,
+    Metrics,
+    ParsedRequest,
+    Source,
+    TextCodec,
+    ToolCallOut,
+    now,
+    random_id,
+    raw_body,
+)
 
 DEFAULT_MAX_TOKENS = 1024
 
@@ -99,8 +110,8 @@ class ChatCompletionRenderer(Collector):
             "choices": [{"index": 0, "delta": delta, "finish_reason": reason}],
         }
 
-    def start(self, input_tokens: int) -> list[Chunk]:
-        super().start(input_tokens)
+    def start(self, started: Started) -> list[Chunk]:
+        super().start(started)
         return [self._chunk({"role": "assistant", "content": ""})]
 
     def _end_reasoning(self) -> list[Chunk]:
@@ -141,7 +152,7 @@ class ChatCompletionRenderer(Collector):
             "total_tokens": done.input_tokens + done.output_tokens,
         }
 
-    def finish(self, done: Finished, metrics: dict[str, int]) -> list[Chunk]:
+    def finish(self, done: Finished, metrics: Metrics) -> list[Chunk]:
         chunk = self._chunk({}, finish_reason(done))
         chunk["usage"] = self.usage(done)
         chunk[METRICS_KEY] = metrics
@@ -159,7 +170,7 @@ class ChatCompletionRenderer(Collector):
             message["tool_calls"] = [_tool_call(c) for c in self.calls]
         return message
 
-    def body(self, done: Finished) -> dict[str, Any]:
+    def body(self, done: Finished, metrics: Metrics) -> dict[str, Any]:
         return {
             "id": self.completion_id,
             "object": "chat.completion",
@@ -191,21 +202,35 @@ def conversation_from_chat(body: dict[str, Any], max_tokens: int | None, default
     )
 
 
-class ChatCompletionsCodec:
+class ChatCompletionsCodec(TextCodec):
     name = "openai-chat"
 
-    def parse(self, raw: bytes, ref: ModelRef) -> NativeRequest:
+    def parse(self, source: Source, ref: ModelRef, *, streaming: bool = False) -> ParsedRequest:
+        raw = raw_body(source)
         body = s.load_body(raw)
         s.check(body, SCHEMA)
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         conversation = conversation_from_chat(body, max_tokens, DEFAULT_MAX_TOKENS)
         reasoning = ref.provider in ("OpenAI", "Qwen")
-        return NativeRequest(conversation, reasoning=reasoning, options={"n": body.get("n", 1)})
+        return ParsedRequest(conversation, reasoning=reasoning, choices=int(body.get("n", 1)))
 
-    def renderer(self, request: NativeRequest, ref: ModelRef) -> ChatCompletionRenderer:
+    def renderer(self, request: ParsedRequest, ref: ModelRef) -> ChatCompletionRenderer:
         return ChatCompletionRenderer(
             random_id("chatcmpl-", 32), ref.model_id, reasoning_tags=ref.provider == "OpenAI"
         )
 
     def new_tool_use_id(self) -> str:
         return random_id("chatcmpl-tool-", 32)
+
+    def merge_choices(self, bodies: list[dict[str, Any]], done: Finished) -> dict[str, Any]:
+        return merge_choices(bodies, done)
+
+
+def merge_choices(bodies: list[dict[str, Any]], done: Finished) -> dict[str, Any]:
+    """``n`` answers to one prompt as one body: every answer's choice, usage summed."""
+    out = bodies[0]
+    out["choices"] = [{**b["choices"][0], "index": i} for i, b in enumerate(bodies)]
+    if "usage" in out:
+        out["usage"]["completion_tokens"] = done.output_tokens
+        out["usage"]["total_tokens"] = done.input_tokens + done.output_tokens
+    return out

@@ -13,10 +13,19 @@ from __future__ import annotations
 from typing import Any
 
 from ..catalog import ModelRef
-from ..conversation import InferenceParams
-from ..engines.base import Finished
+from ..conversation import Finished, InferenceParams
 from . import body_schema as s
-from .codec import METRICS_KEY, Chunk, Collector, NativeRequest, random_id
+from .codec import (
+    METRICS_KEY,
+    Chunk,
+    Collector,
+    Metrics,
+    ParsedRequest,
+    Source,
+    TextCodec,
+    random_id,
+    raw_body,
+)
 from .prompt_markup import conversation_from_prompt
 
 DEFAULT_MAX_TOKENS = 512
@@ -64,13 +73,13 @@ class TitanRenderer(Collector):
         self._pieces += 1
         return [self._chunk(text, None)]
 
-    def finish(self, done: Finished, metrics: dict[str, int]) -> list[Chunk]:
+    def finish(self, done: Finished, metrics: Metrics) -> list[Chunk]:
         self._pieces = done.output_tokens
         chunk = self._chunk("", completion_reason(done))
         chunk[METRICS_KEY] = metrics
         return [chunk]
 
-    def body(self, done: Finished) -> dict[str, Any]:
+    def body(self, done: Finished, metrics: Metrics) -> dict[str, Any]:
         return {
             "inputTextTokenCount": done.input_tokens,
             "results": [
@@ -83,10 +92,11 @@ class TitanRenderer(Collector):
         }
 
 
-class TitanTextCodec:
+class TitanTextCodec(TextCodec):
     name = "amazon-titan-text"
 
-    def parse(self, raw: bytes, ref: ModelRef) -> NativeRequest:
+    def parse(self, source: Source, ref: ModelRef, *, streaming: bool = False) -> ParsedRequest:
+        raw = raw_body(source)
         body = s.load_body(raw)
         ceiling = next((v for k, v in _MAX_TOKENS.items() if ref.model_id.startswith(k)), _DEFAULT_CEILING)
         s.check(body, _schema(ceiling))
@@ -97,9 +107,9 @@ class TitanTextCodec:
             top_p=config.get("topP"),
             stop_sequences=list(config.get("stopSequences") or []),
         )
-        return NativeRequest(conversation_from_prompt(body["inputText"], params))
+        return ParsedRequest(conversation_from_prompt(body["inputText"], params))
 
-    def renderer(self, request: NativeRequest, ref: ModelRef) -> TitanRenderer:
+    def renderer(self, request: ParsedRequest, ref: ModelRef) -> TitanRenderer:
         return TitanRenderer()
 
     def new_tool_use_id(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from .assess import (
@@ -49,9 +50,31 @@ def _references(content: list[Params], qualifier: str) -> str:
     return "\n".join(t for t in texts if t)
 
 
-def apply(document: Params, source: str, content: list[Params], output_scope: str | None) -> Params:
-    """ApplyGuardrail's output members for ``content`` under one guardrail version (a stored
-    policy document). Synchronous and CPU-bound: callers run it in a worker thread."""
+@dataclass(frozen=True)
+class Verdict:
+    """One evaluation: what the guardrail decided, and ApplyGuardrail's output members for it."""
+
+    intervened: bool
+    blocked: bool  # intervened by blocking (rather than only masking)
+    response: Params
+
+    @property
+    def assessment(self) -> Params:
+        return dict(self.response["assessments"][0])
+
+    @property
+    def outputs(self) -> list[str]:
+        """The texts to use instead of the content (masked, or the blocked message)."""
+        return [str(o["text"]) for o in self.response["outputs"]]
+
+    @property
+    def action_reason(self) -> str:
+        return str(self.response["actionReason"])
+
+
+def apply(document: Params, source: str, content: list[Params], output_scope: str | None) -> Verdict:
+    """The evaluation of ``content`` under one guardrail version (a stored policy document).
+    Synchronous and CPU-bound: callers run it in a worker thread."""
     started = time.perf_counter()
     words = document.get("wordPolicy")
     sensitive = document.get("sensitiveInformationPolicy")
@@ -147,4 +170,4 @@ def apply(document: Params, source: str, content: list[Params], output_scope: st
         result["actionReason"] = "Guardrail blocked." if found.blocked else "Guardrail masked."
     else:
         result["actionReason"] = "No action."
-    return result
+    return Verdict(found.intervened, found.blocked, result)

@@ -25,9 +25,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..engines.base import Finished, TextDelta
-from ..engines.tool_run import AnswerEvent
-from .apply import apply
+from ..conversation import AnswerEvent, Finished, Started, TextDelta
+from .apply import Verdict, apply
 
 Params = dict[str, Any]
 Mode = Literal["whole", "sync", "async"]
@@ -44,8 +43,8 @@ class Guarding:
     version: str
     document: Params
     trace: str = "disabled"  # enabled | disabled | enabled_full
-    input_result: Params | None = None
-    output_results: list[Params] = field(default_factory=list)
+    input_result: Verdict | None = None
+    output_results: list[Verdict] = field(default_factory=list)
     model_output: list[str] = field(default_factory=list)  # the unguarded text, for enabled_full
 
     @property
@@ -55,25 +54,18 @@ class Guarding:
 
     @property
     def input_blocked(self) -> bool:
-        return bool(self.input_result and self._blocked(self.input_result))
+        return self.input_result is not None and self.input_result.blocked
 
     @property
     def intervened(self) -> bool:
-        results = [self.input_result, *self.output_results]
-        return any(r is not None and r["action"] == "GUARDRAIL_INTERVENED" for r in results)
+        return any(v is not None and v.intervened for v in [self.input_result, *self.output_results])
 
-    @staticmethod
-    def _blocked(result: Params) -> bool:
-        return (
-            result["action"] == "GUARDRAIL_INTERVENED" and result.get("actionReason") == "Guardrail blocked."
-        )
-
-    async def check_input(self, content: list[Params]) -> Params:
+    async def check_input(self, content: list[Params]) -> Verdict:
         """ApplyGuardrail's evaluation of the guarded input (``GuardrailContentBlock`` list)."""
         self.input_result = await asyncio.to_thread(apply, self.document, "INPUT", content, self._scope)
         return self.input_result
 
-    async def check_output(self, text: str, references: list[Params] | None = None) -> Params:
+    async def check_output(self, text: str, references: list[Params] | None = None) -> Verdict:
         content = [*(references or []), {"text": {"text": text, "qualifiers": ["guard_content"]}}]
         if not references:
             content = [{"text": {"text": text}}]
@@ -91,24 +83,39 @@ class Guarding:
         return str(self.document["blockedOutputsMessaging"])
 
     def action_reason(self) -> str:
-        for result in [*self.output_results[::-1], self.input_result]:
-            if result is not None and result["action"] == "GUARDRAIL_INTERVENED":
-                return str(result["actionReason"])
+        for verdict in [*self.output_results[::-1], self.input_result]:
+            if verdict is not None and verdict.intervened:
+                return verdict.action_reason
         return "No action."
 
-    def trace_data(self) -> Params | None:
-        """Converse's ``trace.guardrail`` (None when tracing is disabled)."""
+    def converse_trace(self) -> Params:
+        """The members Converse adds: ``trace.guardrail`` (nothing when tracing is disabled)."""
         if self.trace == "disabled":
-            return None
+            return {}
         out: Params = {}
         if self.model_output and self.trace == "enabled_full":  # never with plain "enabled": it
             out["modelOutput"] = ["".join(self.model_output)]  # would hand out what was blocked
         if self.input_result is not None:
-            out["inputAssessment"] = {self.guardrail_id: self.input_result["assessments"][0]}
+            out["inputAssessment"] = {self.guardrail_id: self.input_result.assessment}
         if self.output_results:
-            out["outputAssessments"] = {self.guardrail_id: [r["assessments"][0] for r in self.output_results]}
+            out["outputAssessments"] = {self.guardrail_id: [v.assessment for v in self.output_results]}
         out["actionReason"] = self.action_reason()
-        return out
+        return {"trace": {"guardrail": out}}
+
+    def invoke_fields(self) -> Params:
+        """The members Bedrock adds to a guarded InvokeModel body (or its last stream chunk)."""
+        fields: Params = {"amazon-bedrock-guardrailAction": "INTERVENED" if self.intervened else "NONE"}
+        if self.trace == "disabled":
+            return fields
+        trace: Params = {"actionReason": self.action_reason()}
+        if self.input_result is not None:
+            trace["input"] = {self.guardrail_id: self.input_result.assessment}
+        if self.output_results:
+            trace["outputs"] = [{self.guardrail_id: v.assessment} for v in self.output_results]
+        if self.trace == "enabled_full" and self.model_output:
+            trace["modelOutput"] = ["".join(self.model_output)]
+        fields["amazon-bedrock-trace"] = {"guardrail": trace}
+        return fields
 
 
 def _ready(batch: str) -> bool:
@@ -140,13 +147,13 @@ async def guard_output(
         text, batch = batch, ""
         if not text:
             return False, None
-        result = await guarding.check_output(text, references)
-        if result["action"] != "GUARDRAIL_INTERVENED":
+        verdict = await guarding.check_output(text, references)
+        if not verdict.intervened:
             return False, None
         intervened = True
-        if result.get("actionReason") == "Guardrail blocked.":
+        if verdict.blocked:
             return True, None
-        return False, "".join(o["text"] for o in result["outputs"])
+        return False, "".join(verdict.outputs)
 
     def release(masked: str | None) -> list[AnswerEvent]:
         nonlocal held
@@ -167,6 +174,9 @@ async def guard_output(
     sent_text = False
     produced = 0
     async for event in events:
+        if isinstance(event, Started):  # the engine's admission carries no text: never held back
+            yield event
+            continue
         produced += 0 if isinstance(event, Finished) else 1
         if isinstance(event, Finished):
             blocked, masked = await check()

@@ -19,6 +19,8 @@ from urllib.parse import parse_qs
 
 from ..api.registry import Call, Reply, StreamReply, load_handlers
 from ..auth import authenticate
+from ..engines.errors import EngineError
+from ..invocation.errors import aws_error
 from ..protocol import eventstream
 from ..protocol.errors import (
     BedrockError,
@@ -95,6 +97,10 @@ class OutcropApp:
         except BedrockError as exc:
             status = exc.status
             await _send_error(send, exc, request_id)
+        except EngineError as exc:  # an engine failing outside the pipeline (a guardrail's detector)
+            error = aws_error(exc)
+            status = error.status
+            await _send_error(send, error, request_id)
         except Exception:
             log.exception("unhandled error in %s (request %s)", op_name, request_id)
             status = 500

@@ -18,48 +18,28 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Protocol
 
-from ..conversation import Conversation, InferenceParams, Message, block_text
-from ..protocol.errors import ValidationException
-from .base import Cancellation, Event, Finished, Prompt, TextDelta
-from .tools import TOOL_OPEN, CallStream, ToolCall, call_grammar, parse_call, tool_mode, tool_specs
+from ..constrained.tool_calls import TOOL_OPEN, CallStream, call_grammar, parse_call, tool_mode, tool_specs
+from ..conversation import (
+    AnswerEvent,
+    Conversation,
+    EngineEvent,
+    Finished,
+    InferenceParams,
+    Message,
+    ReasoningDelta,
+    Started,
+    TextDelta,
+    ToolInputDelta,
+    ToolUseEnd,
+    ToolUseStart,
+)
+from ..engines.base import Cancellation, Engine, Prompt
+from ..engines.chat import block_text
+from ..engines.errors import ContextOverflow
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
-
-
-@dataclass
-class ReasoningDelta:
-    text: str
-
-
-@dataclass
-class ToolUseStart:
-    tool_use_id: str
-    name: str
-
-
-@dataclass
-class ToolInputDelta:
-    json: str
-
-
-@dataclass
-class ToolUseEnd:
-    call: ToolCall | None  # None: generation stopped before the call was complete
-
-
-AnswerEvent = TextDelta | ReasoningDelta | ToolUseStart | ToolInputDelta | ToolUseEnd | Finished
-
-
-class Runner(Protocol):
-    def prepare(self, conversation: Conversation) -> Prompt: ...
-
-    def submit(
-        self, prompt: Prompt, params: InferenceParams, cancel: Cancellation
-    ) -> AsyncIterable[Event]: ...
 
 
 def with_prefill(conversation: Conversation, text: str) -> Conversation:
@@ -74,12 +54,13 @@ def with_prefill(conversation: Conversation, text: str) -> Conversation:
 
 
 class Answer:
-    """Plans and runs one answer. ``prompt`` is what is billed; ``start`` admits the generation
-    at once (so a full queue is an HTTP error, not a broken stream); ``events`` streams it."""
+    """Plans and runs one answer. ``prompt`` renders what the model reads (the forced call's
+    opening included); ``start`` admits the generation at once (so a full queue is an HTTP error,
+    not a broken stream); ``events`` streams it."""
 
     def __init__(
         self,
-        engine: Runner,
+        engine: Engine,
         conversation: Conversation,
         *,
         new_tool_use_id: Callable[[], str],
@@ -95,14 +76,20 @@ class Answer:
         self.new_tool_use_id = new_tool_use_id
         self.reasoning = reasoning and not self.forced
         self._cancel = Cancellation()
-        self._first: AsyncIterable[Event] | None = None
+        self._first: AsyncIterable[EngineEvent] | None = None
 
-    def prompt(self) -> Prompt:
+    async def prompt(self, conversation: Conversation | None = None) -> Prompt:
+        """The prompt for ``conversation`` (by default the answer's own), as this answer sends it."""
+        conversation = conversation or self.conversation
         if self.forced:
-            return self.engine.prepare(with_prefill(self.conversation, TOOL_OPEN))
-        return self.engine.prepare(self.conversation)
+            return await self.engine.prepare(with_prefill(conversation, TOOL_OPEN))
+        return await self.engine.prepare(conversation)
 
-    def start(self, prompt: Prompt) -> None:
+    def start(self, prompt: Prompt, conversation: Conversation | None = None) -> None:
+        """Admit the generation of ``prompt`` (rendered from ``conversation``, by default the
+        answer's own: a fitted conversation when the request was too big for the model)."""
+        if conversation is not None:
+            self.conversation = conversation
         if self.forced:
             params = self._call_params(self.params.max_tokens)
         elif self.tools_on:
@@ -129,7 +116,9 @@ class Answer:
             splitter = _ThinkSplitter() if self.reasoning else None
             done: Finished | None = None
             async for event in self._first:
-                if isinstance(event, TextDelta):
+                if isinstance(event, Started):
+                    yield event
+                elif isinstance(event, TextDelta):
                     text.append(event.text)
                     for out in splitter.feed(event.text) if splitter else [event]:
                         yield out
@@ -159,17 +148,17 @@ class Answer:
         if left is not None and left <= 0:
             yield out_of_room
             return
+        prompt = await self.engine.prepare(with_prefill(self.conversation, text + TOOL_OPEN))
         try:
-            prompt = self.engine.prepare(with_prefill(self.conversation, text + TOOL_OPEN))
-        except ValidationException:  # no room left in the context for the call
+            generation = self.engine.submit(prompt, self._call_params(left), self._cancel)
+        except ContextOverflow:  # no room left in the context for the call
             yield out_of_room
             return
-        generation = self.engine.submit(prompt, self._call_params(left), self._cancel)
         async for event in self._call(generation, first):
             yield event
 
     async def _call(
-        self, generation: AsyncIterable[Event], first: Finished | None
+        self, generation: AsyncIterable[EngineEvent], first: Finished | None
     ) -> AsyncIterator[AnswerEvent]:
         """Stream one call. Usage is billed on the first prompt (and its cache accounting) plus
         everything generated, when the call continues an answer that started as free text."""
@@ -177,6 +166,10 @@ class Answer:
         done: Finished | None = None
         started = False
         async for event in generation:
+            if isinstance(event, Started):
+                if first is None:  # a continuation's admission is not the answer's
+                    yield event
+                continue
             if isinstance(event, Finished):
                 done = event
                 break

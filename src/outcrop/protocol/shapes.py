@@ -98,6 +98,44 @@ def from_json(shape: Shape, value: Any, path: str) -> Any:
     return value
 
 
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "structure": (dict,),
+    "list": (list, tuple),
+    "map": (dict,),
+    "string": (str,),
+    "integer": (int,),
+    "long": (int,),
+    "float": (int, float),
+    "double": (int, float),
+    "boolean": (bool,),
+    "blob": (bytes, bytearray),
+    "timestamp": (dt.datetime, int, float),
+}
+
+
+def check_python(shape: Shape, value: Any, path: str = "") -> None:
+    """Type-check input members given as Python values (an in-process caller's: bytes for blobs,
+    datetimes for timestamps) the way ``from_json`` checks JSON, with the same errors."""
+    if value is None or _is_document(shape):
+        return
+    kind = shape.type_name
+    expected = _PYTHON_TYPES.get(kind)
+    wrong_bool = isinstance(value, bool) and kind not in ("boolean",)
+    if expected is not None and (not isinstance(value, expected) or wrong_bool):
+        raise _type_error(shape, value, path)
+    if kind == "structure":
+        assert isinstance(shape, StructureShape)
+        for name, item in value.items():
+            if name in shape.members:
+                check_python(shape.members[name], item, f"{path}.{name}" if path else name)
+    elif kind == "list":
+        for i, item in enumerate(value):
+            check_python(shape.member, item, f"{path}.{i + 1}.member")
+    elif kind == "map":
+        for key, item in value.items():
+            check_python(shape.value, item, f"{path}.{key}")
+
+
 def _parse_timestamp(value: Any, shape: Shape, path: str) -> dt.datetime:
     try:
         if isinstance(value, int | float) and not isinstance(value, bool):

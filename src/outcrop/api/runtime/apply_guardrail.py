@@ -6,12 +6,10 @@ import asyncio
 
 from ...guardrails import ids
 from ...guardrails.apply import apply
+from ...invocation.guard import NOT_FOUND
 from ...protocol.errors import ValidationException
 from ...store.guardrails import open_store
 from ..registry import Call, Reply, operation
-
-# Bedrock's answer for an unknown id and for an unknown version alike (observed by users).
-NOT_FOUND = "The guardrail identifier or version provided in the request does not exist."
 
 
 @operation("ApplyGuardrail")
@@ -23,7 +21,7 @@ async def apply_guardrail(call: Call) -> Reply:
     found = open_store(settings.state_dir).get(guardrail_id, version) if guardrail_id else None
     if found is None:
         raise ValidationException(NOT_FOUND)
-    result = await asyncio.to_thread(
+    verdict = await asyncio.to_thread(
         apply, found.document, params["source"], list(params["content"]), params.get("outputScope")
     )
-    return Reply(result)
+    return Reply(verdict.response)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ...protocol.errors import ServiceUnavailableException
+from ..errors import EngineUnavailable
 from .minilm import MiniLM
 from .projection import project
 
@@ -51,9 +51,7 @@ class EmbeddingEngine:
                 try:
                     self._model = MiniLM()
                 except (FileNotFoundError, ImportError) as exc:
-                    raise ServiceUnavailableException(
-                        f"The embedding model is not available: {exc}"
-                    ) from None
+                    raise EngineUnavailable(f"The embedding model is not available: {exc}") from None
             return self._model
 
     def token_counts(self, texts: list[str]) -> list[int]:

@@ -3,7 +3,7 @@
 Requests are rendered with the model's own chat template and tokenized here; a worker thread
 runs the continuous-batching scheduler (``scheduler.py``), which decodes every admitted
 generation together and streams each one's tokens back to its request's event loop as they are
-sampled. The queue in front of it is bounded: a full queue is AWS's ThrottlingException.
+sampled. The queue in front of it is bounded: a full queue is ``EngineBusy`` at once.
 """
 
 from __future__ import annotations
@@ -17,19 +17,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...config import ServedModel
-from ...conversation import Conversation, InferenceParams
-from ...protocol.errors import (
-    ServiceUnavailableException,
-    ThrottlingException,
-    ValidationException,
-)
-from ..base import Cancellation, Engine, Event, Finished, Prompt
+from ...conversation import Conversation, EngineEvent, Finished, InferenceParams
+from ..base import Cancellation, Engine, Prompt
 from ..chat import chat_messages
+from ..errors import ContextOverflow, EngineBusy, EngineLoading, EngineUnavailable
 from ..prompt_cache import cache_prefix_length
 from .model_files import resolve_model_path
 from .scheduler import Scheduler
 
 log = logging.getLogger("outcrop.engine")
+LOADING = "The model is still loading. Try again shortly."
+# What a request too big for the window is cut to: ~7 s of prefill for SmolLM2-135M on 2 cores.
+DEFAULT_FIT_TOKENS = 2048
 
 
 @dataclass
@@ -38,9 +37,9 @@ class _Job:
     params: InferenceParams
     cancel: Cancellation
     loop: asyncio.AbstractEventLoop
-    events: asyncio.Queue[Event | BaseException]
+    events: asyncio.Queue[EngineEvent | BaseException]
 
-    def emit(self, item: Event | BaseException) -> None:
+    def emit(self, item: EngineEvent | BaseException) -> None:
         self.loop.call_soon_threadsafe(self.events.put_nowait, item)
 
 
@@ -50,10 +49,10 @@ class Generation:
     def __init__(self, job: _Job) -> None:
         self._job = job
 
-    def __aiter__(self) -> AsyncIterator[Event]:
+    def __aiter__(self) -> AsyncIterator[EngineEvent]:
         return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[Event]:
+    async def _iterate(self) -> AsyncIterator[EngineEvent]:
         try:
             while True:
                 item = await self._job.events.get()
@@ -72,6 +71,8 @@ class LlamaCppEngine(Engine):
         self._spec = model
         self.threads = model.threads or threads
         self.parallel = model.parallel
+        budget = DEFAULT_FIT_TOKENS if model.fit_tokens is None else model.fit_tokens
+        self.fit_tokens = budget or None
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
         self._llm: Any = None
         self._formatter: Any = None
@@ -135,13 +136,13 @@ class LlamaCppEngine(Engine):
             text += last["content"]
         return text
 
-    def prepare(self, conversation: Conversation) -> Prompt:
+    async def prepare(self, conversation: Conversation) -> Prompt:
+        """Rendered and tokenized here: llama.cpp tokenizes tens of thousands of tokens in a few
+        milliseconds, less than a hop to a worker thread would cost."""
         if self._llm is None:
-            raise ServiceUnavailableException("The model is still loading. Try again shortly.")
+            raise EngineLoading(LOADING)
         text = self.render(conversation)
         tokens = self._tokenize(text)
-        if len(tokens) >= self.context_length:
-            raise ValidationException("Input is too long for requested model.")
         cached = cache_prefix_length(conversation, tokens, self.render, self._tokenize)
         return Prompt(tokens=tokens, text=text, cache_prefix=cached)
 
@@ -151,18 +152,19 @@ class LlamaCppEngine(Engine):
     # ---- generation ----------------------------------------------------------------------
 
     def submit(self, prompt: Prompt, params: InferenceParams, cancel: Cancellation) -> Generation:
-        """Admit a generation or refuse it at once with AWS's throttling error."""
+        """Admit a generation, or refuse it at once when the queue is full."""
         if self._llm is None:
-            raise ServiceUnavailableException("The model is still loading. Try again shortly.")
+            raise EngineLoading(LOADING)
+        if len(prompt.tokens) >= self.context_length:
+            raise ContextOverflow(
+                f"The prompt has {len(prompt.tokens)} tokens; the context holds {self.context_length}."
+            )
         job = _Job(prompt, params, cancel, asyncio.get_running_loop(), asyncio.Queue())
         try:
             self._jobs.put_nowait(job)
         except queue.Full:
-            raise ThrottlingException("Too many requests, please wait before trying again.") from None
+            raise EngineBusy("Too many requests, please wait before trying again.") from None
         return Generation(job)
-
-    def generate(self, prompt: Prompt, params: InferenceParams, cancel: Cancellation) -> AsyncIterator[Event]:
-        return aiter(self.submit(prompt, params, cancel))
 
     def close(self) -> None:
         if self._worker is not None:
@@ -172,7 +174,7 @@ class LlamaCppEngine(Engine):
                 except queue.Empty:
                     break
                 if pending is not None:
-                    pending.emit(ServiceUnavailableException("The server is shutting down."))
+                    pending.emit(EngineUnavailable("The server is shutting down."))
             self._jobs.put(None)
             self._worker.join(timeout=10)
             self._worker = None

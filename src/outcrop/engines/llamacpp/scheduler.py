@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import llama_cpp as L
 from llama_cpp._utils import suppress_stdout_stderr
 
-from ...protocol.errors import ModelErrorException, ServiceUnavailableException
-from ..base import Finished, TextDelta
+from ...conversation import Finished, Started, TextDelta
+from ..errors import EngineFailed, EngineUnavailable
 from ..prompt_cache import common_prefix
 from ..stops import StopMatcher
 
@@ -134,7 +134,6 @@ class Scheduler:
         params = job.params
         room = self.context_length - len(prompt)
         cache_read = min(reused, job.prompt.cache_prefix)
-        job.prompt.cache_read, job.prompt.cache_write = cache_read, job.prompt.cache_prefix - cache_read
         seq = _Sequence(
             job=job,
             slot=slot,
@@ -148,6 +147,7 @@ class Scheduler:
         )
         slot.active = seq
         self.active.append(seq)
+        job.emit(Started(len(prompt), seq.cache_read, seq.cache_write))
         if seq.limit <= 0:
             self._finish(seq, "max_tokens")
 
@@ -159,7 +159,7 @@ class Scheduler:
             grammar = L.llama_sampler_init_grammar(self.vocab, params.grammar.encode(), b"root")
             if not grammar:
                 L.llama_sampler_free(chain)
-                raise ModelErrorException("The output grammar could not be compiled.")
+                raise EngineFailed("The output grammar could not be compiled.")
             add(chain, grammar)
         temperature = DEFAULT_TEMPERATURE if params.temperature is None else params.temperature
         if temperature <= 0:
@@ -195,7 +195,7 @@ class Scheduler:
                     self._admit(job)
                 except Exception as exc:
                     log.exception("could not start a generation")
-                    job.emit(ModelErrorException(f"The model failed to start generating: {exc}"))
+                    job.emit(EngineFailed(f"The model failed to start generating: {exc}"))
             for seq in [s for s in self.active if s.job.cancel.cancelled]:
                 self.stats["cancelled"] += 1
                 log.info("generation cancelled after %d tokens (client went away)", seq.produced)
@@ -284,12 +284,12 @@ class Scheduler:
             L.llama_memory_seq_rm(self.memory, seq.slot.seq_id, -1, -1)
             seq.slot.cached = []
             self.stats["failed"] += 1
-            seq.job.emit(ModelErrorException("The model failed to generate (decode error)."))
+            seq.job.emit(EngineFailed("The model failed to generate (decode error)."))
             self._release(seq)
 
     def _shutdown(self) -> None:
         for seq in list(self.active):
-            seq.job.emit(ServiceUnavailableException("The server is shutting down."))
+            seq.job.emit(EngineUnavailable("The server is shutting down."))
             self._release(seq)
         L.llama_batch_free(self.batch)
         L.llama_free(self.ctx)

@@ -1,0 +1,70 @@
+"""What an answer is made of, as it streams: the events every engine, guardrail and renderer share.
+
+An engine produces ``Started``, ``TextDelta``… and one ``Finished``; the answer planner turns
+generated tool-call and ``<think>`` syntax into ``ToolUseStart``/``ToolInputDelta``/``ToolUseEnd``
+and ``ReasoningDelta``; each wire format renders them its own way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Started:
+    """The engine admitted the prompt. Of its cache-point prefix: tokens reused from the engine's
+    KV cache (reads) and computed now and kept there (writes); both 0 without a cache point."""
+
+    input_tokens: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+@dataclass
+class TextDelta:
+    text: str
+
+
+@dataclass
+class ReasoningDelta:
+    text: str
+
+
+@dataclass
+class ToolUseStart:
+    tool_use_id: str
+    name: str
+
+
+@dataclass
+class ToolInputDelta:
+    json: str
+
+
+@dataclass
+class ToolCall:
+    name: str
+    input: dict[str, Any]
+    problems: list[str] = field(default_factory=list)  # schema rules the generated input broke
+
+
+@dataclass
+class ToolUseEnd:
+    call: ToolCall | None  # None: generation stopped before the call was complete
+
+
+@dataclass
+class Finished:
+    stop_reason: str  # end_turn | max_tokens | stop_sequence | tool_use | guardrail_intervened
+    input_tokens: int
+    output_tokens: int
+    stop_sequence: str | None = None
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+# What an engine streams for one generation.
+EngineEvent = Started | TextDelta | Finished
+# What an answer streams to its renderer.
+AnswerEvent = Started | TextDelta | ReasoningDelta | ToolUseStart | ToolInputDelta | ToolUseEnd | Finished

@@ -1,0 +1,40 @@
+"""Engine errors said the way AWS says them: the one place engines' failures become Bedrock's errors.
+
+Today a loading model is ServiceUnavailableException, as Outcrop has always answered.
+"""
+
+from __future__ import annotations
+
+from ..engines.errors import (
+    ContextOverflow,
+    EngineBusy,
+    EngineError,
+    EngineFailed,
+    EngineLoading,
+    EngineTimeout,
+    EngineUnavailable,
+)
+from ..protocol.errors import (
+    BedrockError,
+    ModelErrorException,
+    ModelTimeoutException,
+    ServiceUnavailableException,
+    ThrottlingException,
+    ValidationException,
+)
+
+TOO_LONG = "Input is too long for requested model."
+
+
+def aws_error(error: EngineError) -> BedrockError:
+    if isinstance(error, EngineBusy):
+        return ThrottlingException(error.message)
+    if isinstance(error, EngineTimeout):
+        return ModelTimeoutException(error.message)
+    if isinstance(error, EngineFailed):
+        return ModelErrorException(error.message)
+    if isinstance(error, ContextOverflow):
+        return ValidationException(TOO_LONG)
+    if isinstance(error, EngineLoading | EngineUnavailable):
+        return ServiceUnavailableException(error.message)
+    return ServiceUnavailableException(error.message)

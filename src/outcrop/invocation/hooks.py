@@ -1,0 +1,82 @@
+"""Where other services hook into every invocation: access, admission, completion.
+
+* ``access``: may this identity call this action on these resources? Raise AccessDeniedException
+  to refuse. Allow-all until IAM-style policies exist.
+* ``admission``: may this invocation run now, knowing its tokens? Raise ThrottlingException or
+  ServiceQuotaExceededException to refuse (quotas); then the engine's own queue admits it.
+* ``completion``: one ``InvocationRecord`` per invocation, after it ended (logs, metrics, usage).
+  A hook that fails is logged, never felt by the caller.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from ..auth import Identity
+from ..catalog import ModelRef
+from .record import InvocationRecord
+
+log = logging.getLogger("outcrop.invocation")
+
+# The IAM action AWS authorizes for each runtime operation (Converse is InvokeModel's permission).
+ACTIONS = {
+    "InvokeModel": "bedrock:InvokeModel",
+    "Converse": "bedrock:InvokeModel",
+    "InvokeModelWithResponseStream": "bedrock:InvokeModelWithResponseStream",
+    "ConverseStream": "bedrock:InvokeModelWithResponseStream",
+    "CountTokens": "bedrock:CountTokens",
+}
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    identity: Identity
+    operation: str
+    action: str
+    resources: tuple[str, ...]  # the profile ARN (if any), then the foundation-model ARN
+    ref: ModelRef
+
+
+@dataclass(frozen=True)
+class AdmissionRequest:
+    identity: Identity
+    operation: str
+    ref: ModelRef
+    served_model: str
+    input_tokens: int  # as billed
+    max_tokens: int | None
+
+
+AccessCheck = Callable[[AccessRequest], Awaitable[None]]
+Admission = Callable[[AdmissionRequest], Awaitable[None]]
+CompletionHook = Callable[[InvocationRecord], Awaitable[None] | None]
+
+
+async def allow_all(request: AccessRequest) -> None:
+    return None
+
+
+@dataclass
+class Hooks:
+    access: AccessCheck = allow_all
+    admission: list[Admission] = field(default_factory=list)
+    completion: list[CompletionHook] = field(default_factory=list)
+
+    def on_completion(self, hook: CompletionHook) -> None:
+        self.completion.append(hook)
+
+    async def admit(self, request: AdmissionRequest) -> None:
+        for admission in self.admission:
+            await admission(request)
+
+    async def completed(self, record: InvocationRecord) -> None:
+        for hook in self.completion:
+            try:
+                result = hook(record)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("a completion hook failed for request %s", record.request_id)
