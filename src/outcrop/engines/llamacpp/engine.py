@@ -39,8 +39,13 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue[EngineEvent | BaseException]
 
-    def emit(self, item: EngineEvent | BaseException) -> None:
-        self.loop.call_soon_threadsafe(self.events.put_nowait, item)
+    def emit(self, *items: EngineEvent | BaseException) -> None:
+        """Hand events to the request's event loop (one wake-up for all of them)."""
+        self.loop.call_soon_threadsafe(self._put, items)
+
+    def _put(self, items: tuple[EngineEvent | BaseException, ...]) -> None:
+        for item in items:
+            self.events.put_nowait(item)
 
 
 class Generation:

@@ -64,6 +64,7 @@ class _Sequence:
     cache_read: int
     cache_write: int
     produced: int = 0
+    started: bool = False  # Started sent (with the first token, to wake the caller's loop once)
     next_token: int | None = None  # sampled, not yet decoded into the KV
     batch_index: int = -1  # where its logits are in the current batch
 
@@ -147,7 +148,6 @@ class Scheduler:
         )
         slot.active = seq
         self.active.append(seq)
-        job.emit(Started(len(prompt), seq.cache_read, seq.cache_write))
         if seq.limit <= 0:
             self._finish(seq, "max_tokens")
 
@@ -253,7 +253,7 @@ class Scheduler:
         piece = seq.decoder.decode(self._piece.raw[: max(n, 0)])
         text, matched = seq.stops.feed(piece)
         if text:
-            seq.job.emit(TextDelta(text))
+            self._send(seq, TextDelta(text))
         if matched is not None:
             self._finish(seq, "stop_sequence", matched)
         elif seq.produced >= seq.limit:
@@ -262,13 +262,23 @@ class Scheduler:
             seq.next_token = token
 
     def _finish(self, seq: _Sequence, reason: str, matched: str | None = None) -> None:
+        out: list[TextDelta | Finished] = []
         if matched is None:
             tail = seq.decoder.decode(b"", final=True) + seq.stops.flush()
             if tail:
-                seq.job.emit(TextDelta(tail))
+                out.append(TextDelta(tail))
         self.stats["completed"] += 1
-        seq.job.emit(Finished(reason, seq.n_prompt, seq.produced, matched, seq.cache_read, seq.cache_write))
+        out.append(Finished(reason, seq.n_prompt, seq.produced, matched, seq.cache_read, seq.cache_write))
+        self._send(seq, *out)
         self._release(seq)
+
+    def _send(self, seq: _Sequence, *events: TextDelta | Finished) -> None:
+        """A sequence's events; the first ones are preceded by its admission (``Started``)."""
+        if not seq.started:
+            seq.started = True
+            seq.job.emit(Started(seq.n_prompt, seq.cache_read, seq.cache_write), *events)
+        else:
+            seq.job.emit(*events)
 
     def _release(self, seq: _Sequence) -> None:
         L.llama_sampler_free(seq.sampler)
