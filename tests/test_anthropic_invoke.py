@@ -893,7 +893,9 @@ def test_a_call_cut_off_by_max_tokens_is_not_returned() -> None:
     from outcrop.conversation import Finished, ToolUseEnd
     from scripted_model import Script, ScriptedModel
 
-    engine = ScriptedModel(scripts=[Script(['{"name": "get_weather", "arguments": {"ci'], "max_tokens", None)])
+    engine = ScriptedModel(
+        scripts=[Script(['{"name": "get_weather", "arguments": {"ci'], "max_tokens", None)]
+    )
     events = run_answer(engine, {"any": {}})
     assert engine.prompts[0].rstrip().endswith("<tool_call>"), "forced calls are prefilled"
     (end,) = [e for e in events if isinstance(e, ToolUseEnd)]

@@ -83,7 +83,10 @@ def check_answer(result: dict[str, Any], model: str) -> None:
     assert not result["result"].startswith("API Error")
     usage = result["modelUsage"][model]
     # Billed as sent (Claude Code's ~22K-token request), though the small model read a fitted prompt.
-    assert usage["inputTokens"] + usage.get("cacheReadInputTokens", 0) + usage.get("cacheCreationInputTokens", 0) > 8192
+    assert (
+        usage["inputTokens"] + usage.get("cacheReadInputTokens", 0) + usage.get("cacheCreationInputTokens", 0)
+        > 8192
+    )
     assert usage["outputTokens"] > 0
 
 

@@ -317,9 +317,13 @@ def test_input_too_long_is_the_bedrock_models_window(raw_runtime: Any, runtime: 
         inferenceConfig={"maxTokens": 5},
     )
     assert (code, status, message) == ("ValidationException", 400, "Input is too long for requested model.")
-    response = runtime.converse(modelId=MODEL, messages=[user("word " * 9000)], inferenceConfig={"maxTokens": 5})
+    response = runtime.converse(
+        modelId=MODEL, messages=[user("word " * 9000)], inferenceConfig={"maxTokens": 5}
+    )
     assert response["usage"]["inputTokens"] > 9000
-    read, sent = response["ResponseMetadata"]["HTTPHeaders"]["x-outcrop-context-fit"].split(" tokens read")[0].split(" of ")
+    read, sent = (
+        response["ResponseMetadata"]["HTTPHeaders"]["x-outcrop-context-fit"]
+        .split(" tokens read")[0]
+        .split(" of ")
+    )
     assert int(read) <= 2048 and int(sent) == response["usage"]["inputTokens"]
-
-

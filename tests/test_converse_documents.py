@@ -241,16 +241,12 @@ def test_spreadsheets_html_and_text_are_extracted() -> None:
     legacy.save(xls)
     html = b"<html><head><style>p{}</style></head><body><h1>Title</h1><p>A &amp; B</p><script>x()</script></body></html>"
     assert (
-        document_text(doc("t", "xlsx", xlsx.getvalue()))
-        == "[Document: t]\nSheet: Sheet\ncity,temp\nParis,21"
+        document_text(doc("t", "xlsx", xlsx.getvalue())) == "[Document: t]\nSheet: Sheet\ncity,temp\nParis,21"
     )
     assert document_text(doc("t", "xls", xls.getvalue())) == "[Document: t]\nSheet: Cities\nOslo,5"
     assert document_text(doc("t", "html", html)) == "[Document: t]\nTitle\nA & B"
     assert document_text(doc("t", "csv", b"\xef\xbb\xbfa,b\n1,2\n")) == "[Document: t]\na,b\n1,2"
-    assert (
-        document_text(doc("t", "md", b"# Head", context="ctx"))
-        == "[Document: t]\n[Context: ctx]\n# Head"
-    )
+    assert document_text(doc("t", "md", b"# Head", context="ctx")) == "[Document: t]\n[Context: ctx]\n# Head"
 
 
 def test_office_zip_bombs_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -108,3 +108,85 @@ def test_head_and_tail() -> None:
     cut = head_and_tail(text, 30)
     assert cut.startswith("alpha") and cut.endswith("mu") and " […] " in cut and len(cut) <= 32
     assert head_and_tail("short", 30) == "short"
+
+
+def test_a_prefill_is_continued_as_sent() -> None:
+    prefill = Message("assistant", [{"text": "The answer begins: " + words(50, "verbatim")}])
+    conversation = Conversation([user("OLD " + words(3000)), prefill])
+    out = fitted(conversation)
+    assert out.prompt.text.count("verbatim") == 50 and "OLD" in out.prompt.text
+
+
+class Counting:
+    """The scripted model's prepare, counting how often the fitter measures."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def prepare(self, conversation: Conversation) -> Any:
+        self.calls += 1
+        return await MODEL.prepare(conversation)
+
+
+def test_a_guarded_question_is_the_question() -> None:
+    context = {"text": "CONTEXT " + words(3000)}
+    question = {"guardContent": {"text": {"text": "Is the GUARDED question kept?"}}}
+    out = fitted(Conversation([user(context, question)]))
+    assert "Is the GUARDED question kept?" in out.prompt.text and "CONTEXT" in out.prompt.text
+
+
+def test_a_long_prefill_and_its_question_are_kept() -> None:
+    prefill = Message("assistant", [{"text": "Continue: " + words(200, "verbatim")}])
+    conversation = Conversation(
+        [user("OLD " + words(3000)), Message("assistant", [{"text": "ok"}]), user("The QUESTION?"), prefill]
+    )
+    out = fitted(conversation)
+    assert out.prompt.text.count("verbatim") == 200 and "The QUESTION?" in out.prompt.text
+
+
+def test_context_that_fits_the_window_is_kept_when_the_budget_cannot_be_met() -> None:
+    blocks = [user(f"block {i} " + words(60)) for i in range(15)]
+    turns: list[Message] = []
+    for message in blocks:
+        turns += [message, Message("assistant", [{"text": "noted"}])]
+    conversation = Conversation([*turns, user("question " + words(250))])
+    out = fitted(conversation, context=1000, budget=300)
+    assert 300 < len(out.prompt.tokens) <= 744, "over the budget, within the window"
+    assert all(f"block {i}" in out.prompt.text for i in range(15)), "no turn was dropped"
+    assert out.prompt.text.count("word") >= 250 + 15, (
+        "the question whole, every block shortened, none emptied"
+    )
+
+
+def test_json_tool_results_and_earlier_calls_are_shortened_like_text() -> None:
+    call = {"toolUse": {"toolUseId": "t1", "name": "lookup", "input": {"q": words(800, "query")}}}
+    result = {"toolResult": {"toolUseId": "t1", "content": [{"json": {"rows": words(3000, "row")}}]}}
+    conversation = Conversation(
+        [user("find"), Message("assistant", [call]), user(result, "What did it say?")]
+    )
+    out = fitted(conversation)
+    assert len(out.prompt.tokens) <= 300 and "What did it say?" in out.prompt.text
+    assert "documents, tool calls and results read as text" in out.steps
+
+
+def test_dropping_earlier_reasoning_is_reported() -> None:
+    thought = {"reasoningContent": {"reasoningText": {"text": words(900, "hmm")}}}
+    conversation = Conversation([user("q1"), Message("assistant", [thought, {"text": "a1"}]), user("q2")])
+    out = fitted(conversation)
+    assert out.altered and out.steps == ["earlier reasoning dropped"] and "hmm" not in out.prompt.text
+
+
+def test_a_long_history_is_dropped_in_a_few_measurements() -> None:
+    turns: list[Message] = []
+    for i in range(300):
+        turns += [
+            user(f"turn {i} " + words(20)),
+            Message("assistant", [{"text": f"answer {i} " + words(20)}]),
+        ]
+    counting = Counting()
+    out = asyncio.run(
+        fit(Conversation([*turns, user("LAST")]), counting.prepare, context_length=1000, fit_tokens=None)
+    )
+    assert "LAST" in out.prompt.text and "oldest turns dropped" in out.steps
+    assert out.conversation.messages[0].role == "user"
+    assert counting.calls < 20

@@ -24,6 +24,7 @@ from outcrop.protocol.errors import (
     ValidationException,
 )
 from outcrop.services import Services
+from outcrop.store.guardrails import open_store
 from scripted_model import Script, ScriptedModel
 
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -309,3 +310,147 @@ def test_every_family_renders_body_and_stream(tmp_path: Path) -> None:
         chunks = [json.loads(base64.b64decode(e.payload["bytes"])) for e in run(drain(streamed))]
         assert "amazon-bedrock-invocationMetrics" in json.dumps(chunks[-1]), model
         assert "Hello" in json.dumps(chunks), model
+
+
+# ---- guardrails, choices, and one record however an invocation ends ------------------------------
+
+
+def word_guardrail(svc: Services, word: str, *, output: bool = True) -> str:
+    """A guardrail that blocks ``word`` (stored directly: the control plane is tested over HTTP)."""
+    document = {
+        "wordPolicy": {"words": [{"text": word, "outputEnabled": output}]},
+        "blockedInputMessaging": "IN BLOCKED",
+        "blockedOutputsMessaging": "OUT BLOCKED",
+    }
+    guardrail_id = "pipelinetest" + word[:1]
+    open_store(svc.settings.state_dir).create(guardrail_id, f"g-{word}", document, [])
+    return guardrail_id
+
+
+def chat_body(text: str, **more: Any) -> bytes:
+    return json.dumps({"messages": [{"role": "user", "content": text}], **more}).encode()
+
+
+GPT = "openai.gpt-oss-20b-1:0"
+
+
+def test_blocked_input_with_several_choices_is_one_blocked_answer(tmp_path: Path) -> None:
+    svc, model = services(tmp_path)
+    seen = records_of(svc)
+    gid = word_guardrail(svc, "cactus")
+    params = {
+        "modelId": GPT,
+        "body": chat_body("my cactus", n=2),
+        "guardrailIdentifier": gid,
+        "guardrailVersion": "DRAFT",
+    }
+    answer = run(svc.pipeline.call("InvokeModel", params, WHO))
+    body = json.loads(answer.data["body"])
+    assert [c["message"]["content"] for c in body["choices"]] == ["IN BLOCKED"]
+    assert body["amazon-bedrock-guardrailAction"] == "INTERVENED" and model.prompts == []
+    assert seen[-1].guardrail_action == "INTERVENED" and seen[-1].error_code is None
+
+
+def test_a_guardrail_over_several_choices_reports_every_choice(tmp_path: Path) -> None:
+    svc, _ = services(
+        tmp_path, ScriptedModel(scripts=[Script(["A fine answer."]), Script(["A cactus answer."])])
+    )
+    gid = word_guardrail(svc, "cactus")
+    params = {
+        "modelId": GPT,
+        "body": chat_body("hello", n=2),
+        "guardrailIdentifier": gid,
+        "guardrailVersion": "DRAFT",
+        "trace": "ENABLED",
+    }
+    answer = run(svc.pipeline.call("InvokeModel", params, WHO))
+    body = json.loads(answer.data["body"])
+    assert [c["message"]["content"] for c in body["choices"]] == ["A fine answer.", "OUT BLOCKED"]
+    assert body["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert dict(answer.headers)["x-amzn-bedrock-guardrailaction"] == "INTERVENED"
+    assert len(body["amazon-bedrock-trace"]["guardrail"]["outputs"]) == 2
+
+
+def test_an_unexpected_failure_is_recorded(tmp_path: Path) -> None:
+    svc, model = services(tmp_path)
+    seen = records_of(svc)
+
+    def broken(prompt: Any) -> None:
+        raise RuntimeError("a bug")
+
+    model.on_submit = broken
+    with pytest.raises(RuntimeError):
+        run(svc.pipeline.call("Converse", converse("Hi"), WHO))
+    assert [r.error_code for r in seen] == ["InternalServerException"]
+
+
+def test_a_stream_closed_unread_is_cancelled_and_recorded(tmp_path: Path) -> None:
+    svc, _ = services(tmp_path)
+    seen = records_of(svc)
+
+    async def abandon() -> None:
+        streamed = await svc.pipeline.call("ConverseStream", converse("Hi"), WHO)
+        await streamed.events.aclose()  # type: ignore[attr-defined]
+
+    run(abandon())
+    assert len(seen) == 1 and seen[0].cancelled
+
+
+def test_a_stream_read_to_its_last_event_is_complete(tmp_path: Path) -> None:
+    svc, _ = services(tmp_path, ScriptedModel(scripts=[Script(["a", "b"])]))
+    seen = records_of(svc)
+
+    async def read_until_metadata() -> None:
+        streamed = await svc.pipeline.call("ConverseStream", converse("Hi"), WHO)
+        async for event in streamed.events:
+            if event.type == "metadata":
+                break
+        await streamed.events.aclose()  # type: ignore[attr-defined]
+
+    run(read_until_metadata())
+    (record,) = seen
+    assert not record.cancelled and record.output_tokens == 2 and record.stop_reason == "end_turn"
+
+
+def test_converse_stream_starts_before_the_engine_answers(tmp_path: Path) -> None:
+    svc, _ = services(tmp_path)
+
+    async def first_event() -> str:
+        streamed = await svc.pipeline.call("ConverseStream", converse("Hi"), WHO)
+        first = await anext(streamed.events)  # type: ignore[call-overload]
+        await streamed.events.aclose()  # type: ignore[attr-defined]
+        return str(first.type)
+
+    assert run(first_event()) == "messageStart"
+
+
+def test_only_runtime_operations_run(tmp_path: Path) -> None:
+    svc, _ = services(tmp_path)
+    with pytest.raises(ValueError, match="ApplyGuardrail"):
+        run(svc.pipeline.call("ApplyGuardrail", {}, WHO))
+
+
+def test_the_model_reads_masked_input(tmp_path: Path) -> None:
+    svc, model = services(tmp_path)
+    document = {
+        "sensitiveInformationPolicy": {"piiEntities": [{"type": "EMAIL", "action": "ANONYMIZE"}]},
+        "blockedInputMessaging": "IN BLOCKED",
+        "blockedOutputsMessaging": "OUT BLOCKED",
+    }
+    open_store(svc.settings.state_dir).create("pipelinemask", "mask", document, [])
+    config = {"guardrailIdentifier": "pipelinemask", "guardrailVersion": "DRAFT"}
+    answer = run(
+        svc.pipeline.call("Converse", converse("Mail jane.doe@example.com now.", guardrailConfig=config), WHO)
+    )
+    assert "{EMAIL}" in model.prompts[0] and "jane.doe" not in model.prompts[0]
+    counted = run(
+        svc.pipeline.call(
+            "CountTokens",
+            {
+                "modelId": CLAUDE,
+                "input": {"converse": {"messages": converse("Mail jane.doe@example.com now.")["messages"]}},
+            },
+            WHO,
+        )
+    )
+    assert answer.data["usage"]["inputTokens"] == counted.data["inputTokens"], "billed as sent"

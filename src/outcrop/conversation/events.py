@@ -13,8 +13,9 @@ from typing import Any
 
 @dataclass
 class Started:
-    """The engine admitted the prompt. Of its cache-point prefix: tokens reused from the engine's
-    KV cache (reads) and computed now and kept there (writes); both 0 without a cache point."""
+    """The engine admitted the prompt (the embedded engine says so with the first token, once the
+    prompt is prefilled). Of its cache-point prefix: tokens reused from the engine's KV cache
+    (reads) and computed now and kept there (writes); both 0 without a cache point."""
 
     input_tokens: int
     cache_read_tokens: int = 0

@@ -8,6 +8,8 @@ client sent is dropped on the way to the engine.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,3 +39,13 @@ class Conversation:
     system: list[Block] = field(default_factory=list)
     tool_config: dict[str, Any] | None = None
     params: InferenceParams = field(default_factory=InferenceParams)
+
+    def copy(self) -> Conversation:
+        """A copy whose block lists and blocks can be replaced (masking, fitting) without touching
+        the request as sent; the blocks' own contents are shared until replaced."""
+        return dataclasses.replace(
+            self,
+            messages=[Message(m.role, [dict(b) for b in m.content]) for m in self.messages],
+            system=[dict(b) for b in self.system],
+            tool_config=copy.deepcopy(self.tool_config),
+        )

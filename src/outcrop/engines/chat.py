@@ -13,6 +13,11 @@ from ..constrained.tool_calls import TOOL_CLOSE, TOOL_OPEN, describe_tools
 from ..conversation import Block, Conversation
 from ..documents import document_text
 
+# The markup reasoning models put their reasoning in; the answer planner splits it off, and a
+# remote server's separate reasoning is put back in it.
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+
 
 def block_text(block: Block) -> str:
     """The text a text-only model sees for one content block."""

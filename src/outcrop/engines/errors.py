@@ -6,6 +6,8 @@ way AWS would (``invocation/errors.py``). Every error carries a message fit for 
 
 from __future__ import annotations
 
+LOADING = "The model is still loading. Try again shortly."
+
 
 class EngineError(Exception):
     def __init__(self, message: str) -> None:

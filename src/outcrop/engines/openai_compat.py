@@ -33,8 +33,9 @@ import httpx
 from ..config import ServedModel
 from ..conversation import Conversation, EngineEvent, Finished, InferenceParams, Started, TextDelta
 from .base import Cancellation, Engine, Prompt
-from .chat import chat_messages
+from .chat import THINK_CLOSE, THINK_OPEN, chat_messages
 from .errors import (
+    LOADING,
     ContextOverflow,
     EngineBusy,
     EngineError,
@@ -52,16 +53,13 @@ UNAVAILABLE_MESSAGE = "The service isn't currently available. Try again later."
 MODEL_ERROR_MESSAGE = "The model returned an error while processing the request: {}"
 THROTTLED_MESSAGE = "Too many requests, please wait before trying again."
 CONNECT_TIMEOUT = 10.0  # seconds; connecting is not the model's processing time
+TOKENIZE_CONNECTIONS = 4
 TOKENIZE_TIMEOUT = 10.0  # a tokenize call answers in milliseconds; longer means the backend is stuck
 DEFAULT_CONTEXT = 4096  # when neither the config nor the remote says
 # Chat-template markup per message (ChatML: <|im_start|>role\n … <|im_end|>\n) and for the
 # generation prompt: the remote's template is not known here, so token counts add this.
 TEMPLATE_TOKENS_PER_MESSAGE = 4
 CHARS_PER_TOKEN = 4  # estimate when the remote has no tokenize endpoint (Ollama, SGLang)
-# The remote's reasoning (``reasoning_content``) is put back in the tags the answer planner splits.
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
-LOADING = "The model is still loading. Try again shortly."
 
 
 @dataclass
@@ -107,6 +105,7 @@ class OpenAICompatEngine(Engine):
         # Synchronous client for load() (a worker thread); requests use the async one.
         self._sync = httpx.Client(headers=self._headers, timeout=self._timeout, limits=self._limits)
         self._client: httpx.AsyncClient | None = None  # made on the serving loop, at first use
+        self._tokenizer_client: httpx.AsyncClient | None = None
         self._tokenizer: str | None = None  # "tokenize" | "extras" | "estimate"; None: not probed
         self._loaded = False
 
@@ -180,7 +179,7 @@ class OpenAICompatEngine(Engine):
 
     async def _remote_tokens_async(self, kind: str, text: str) -> list[int]:
         url, body = self._tokenize_request(kind, text)
-        response = await self._async_client().post(url, json=body, timeout=TOKENIZE_TIMEOUT)
+        response = await self._tokenize_client().post(url, json=body, timeout=TOKENIZE_TIMEOUT)
         response.raise_for_status()
         return [int(t) for t in response.json()["tokens"]]
 
@@ -191,6 +190,17 @@ class OpenAICompatEngine(Engine):
                 headers=self._headers, timeout=self._timeout, limits=self._limits
             )
         return self._client
+
+    def _tokenize_client(self) -> httpx.AsyncClient:
+        """Tokenize calls have their own small pool: long generations holding every streaming
+        connection must not turn a count into an estimate."""
+        if self._tokenizer_client is None:
+            self._tokenizer_client = httpx.AsyncClient(
+                headers=self._headers,
+                timeout=self._timeout,
+                limits=httpx.Limits(max_connections=TOKENIZE_CONNECTIONS),
+            )
+        return self._tokenizer_client
 
     # ---- prompts -------------------------------------------------------------------------
 
@@ -218,6 +228,8 @@ class OpenAICompatEngine(Engine):
             except (httpx.ConnectError, httpx.ConnectTimeout):
                 self._tokenizer = None  # probe again once it is back
                 raise EngineUnavailable(UNAVAILABLE_MESSAGE) from None
+            except httpx.PoolTimeout:
+                raise EngineBusy(THROTTLED_MESSAGE) from None
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
                 log.warning("remote engine %s: tokenize failed (%s); estimating", self.name, exc)
         return [0] * (len(text) // CHARS_PER_TOKEN + 1), False
@@ -349,8 +361,9 @@ class OpenAICompatEngine(Engine):
 
     def close(self) -> None:
         self._sync.close()
-        client, self._client = self._client, None
-        if client is not None:
+        clients = [c for c in (self._client, self._tokenizer_client) if c is not None]
+        self._client = self._tokenizer_client = None
+        for client in clients:
             # Without a running loop the process is ending, and the sockets go with it.
             with contextlib.suppress(RuntimeError):
                 asyncio.get_running_loop().create_task(client.aclose())

@@ -456,6 +456,9 @@ class MessageRenderer:
         self._index = -1
         self._json = ""
 
+    def open(self) -> list[Chunk]:
+        return []
+
     def start(self, started: Started) -> list[Chunk]:
         """message_start, sent once the engine has admitted the prompt (so the cache split is known)."""
         usage_now = usage(started.input_tokens, 1, started.cache_read_tokens, started.cache_write_tokens)

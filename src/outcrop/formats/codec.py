@@ -12,6 +12,8 @@ every one of them the same way.
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import string
 import time
@@ -40,6 +42,11 @@ METRICS_KEY = "amazon-bedrock-invocationMetrics"
 Api = Literal["converse", "invoke"]
 # What a codec parses: an InvokeModel body (bytes), or Converse's input members.
 Source = bytes | Mapping[str, Any]
+# One event of an event stream: its type and its JSON payload.
+WireEvent = tuple[str, dict[str, Any]]
+Headers = list[tuple[str, str]]
+# Outcrop's convenience header on non-streaming guarded InvokeModel (AWS says it only in the body).
+GUARDRAIL_ACTION_HEADER = "x-amzn-bedrock-guardrailaction"
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -54,6 +61,9 @@ class ParsedRequest:
 
 
 class Renderer(Protocol):
+    def open(self) -> list[Chunk]:
+        """Chunks that go out before the engine answers (nothing in them depends on it)."""
+
     def start(self, started: Started) -> list[Chunk]: ...
 
     def feed(self, event: AnswerEvent) -> list[Chunk]: ...
@@ -67,6 +77,11 @@ class Renderer(Protocol):
 
 
 class Codec(Protocol):
+    """A wire format. ``api`` says which runtime API's conventions its answers follow: Converse
+    (output members, typed stream events, ``guardrail_intervened`` as a stop reason, a guardrail
+    trace) or InvokeModel (a body, ``chunk`` events, token-count headers, the guardrail's action
+    and trace inside the body)."""
+
     name: str
     api: Api
 
@@ -78,9 +93,22 @@ class Codec(Protocol):
 
     def merge_choices(self, bodies: list[dict[str, Any]], done: Finished) -> dict[str, Any]: ...
 
+    def output(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The operation's output members for a rendered body."""
+
+    def stream_output(self) -> dict[str, Any]:
+        """The streaming operation's output members besides the stream."""
+
+    def stream_event(self, chunk: Chunk) -> WireEvent:
+        """How one rendered chunk travels in the event stream."""
+
+    def headers(self, done: Finished, latency_ms: int, guardrail_action: str | None) -> Headers:
+        """Response headers of a non-streaming answer."""
+
 
 class TextCodec:
-    """Defaults for InvokeModel body codecs: answers are InvokeModel bodies, one choice each."""
+    """What every InvokeModel body codec shares: the answer is a JSON body (its chunks, base64 in
+    ``chunk`` events), with Bedrock's token-count and latency headers; one choice each."""
 
     name = "text"
     api: Api = "invoke"
@@ -90,6 +118,34 @@ class TextCodec:
 
     def merge_choices(self, bodies: list[dict[str, Any]], done: Finished) -> dict[str, Any]:
         raise NotImplementedError(f"{self.name} bodies have one answer")
+
+    def output(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"body": json.dumps(body, ensure_ascii=False).encode(), "contentType": "application/json"}
+
+    def stream_output(self) -> dict[str, Any]:
+        return {"contentType": "application/json"}
+
+    def stream_event(self, chunk: Chunk) -> WireEvent:
+        data = base64.b64encode(json.dumps(chunk, ensure_ascii=False).encode()).decode()
+        return "chunk", {"bytes": data}
+
+    def headers(self, done: Finished, latency_ms: int, guardrail_action: str | None) -> Headers:
+        out = [
+            ("x-amzn-bedrock-input-token-count", str(done.input_tokens)),
+            ("x-amzn-bedrock-output-token-count", str(done.output_tokens)),
+            ("x-amzn-bedrock-invocation-latency", str(latency_ms)),
+        ]
+        if guardrail_action is not None:
+            out.append((GUARDRAIL_ACTION_HEADER, guardrail_action))
+        return out
+
+
+def token_headers(input_tokens: int, latency_ms: int) -> Headers:
+    """Bedrock's headers on an embedding model's InvokeModel answer (no output tokens)."""
+    return [
+        ("x-amzn-bedrock-input-token-count", str(input_tokens)),
+        ("x-amzn-bedrock-invocation-latency", str(latency_ms)),
+    ]
 
 
 def random_id(prefix: str, length: int = 24, alphabet: str = _ALNUM) -> str:
@@ -131,6 +187,9 @@ class Collector:
         self._open_call: tuple[str, str] | None = None
         self._args = ""
         self.input_tokens = 0
+
+    def open(self) -> list[Chunk]:
+        return []
 
     def start(self, started: Started) -> list[Chunk]:
         self.input_tokens = started.input_tokens

@@ -19,7 +19,18 @@ from ..constrained.json_output import parse_schema, schema_grammar
 from ..conversation import Conversation, Finished, InferenceParams, Message, Started
 from ..protocol.errors import ValidationException
 from .capabilities import check_converse
-from .codec import Api, Chunk, Collector, Metrics, ParsedRequest, Source, ToolCallOut, random_id
+from .codec import (
+    Api,
+    Chunk,
+    Collector,
+    Headers,
+    Metrics,
+    ParsedRequest,
+    Source,
+    ToolCallOut,
+    WireEvent,
+    random_id,
+)
 from .documents import check_documents
 from .images import check_images
 
@@ -165,7 +176,6 @@ def _reasoning(fields: dict[str, Any]) -> bool:
 # ---- the codec ------------------------------------------------------------------------------
 
 _TOOL_USE_ID_ALPHABET = string.ascii_letters + string.digits + "-_"
-INTERVENED = "guardrail_intervened"
 
 
 class ConverseCodec:
@@ -190,6 +200,20 @@ class ConverseCodec:
 
     def merge_choices(self, bodies: list[dict[str, Any]], done: Finished) -> dict[str, Any]:
         raise NotImplementedError("Converse has one answer")
+
+    def output(self, body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+    def stream_output(self) -> dict[str, Any]:
+        return {}
+
+    def stream_event(self, chunk: Chunk) -> WireEvent:
+        """ConverseStream sends each event under its own type: ``{"messageStart": {...}}``."""
+        ((kind, payload),) = chunk.items()
+        return kind, payload
+
+    def headers(self, done: Finished, latency_ms: int, guardrail_action: str | None) -> Headers:
+        return []  # usage and latency are in the body
 
 
 class ConverseShapedRenderer(Collector):
@@ -275,6 +299,13 @@ def converse_usage(done: Finished) -> dict[str, int]:
 
 class ConverseRenderer(ConverseShapedRenderer):
     """Converse's output members and ConverseStream's events (each chunk is ``{type: payload}``)."""
+
+    def open(self) -> list[Chunk]:
+        return [{"messageStart": {"role": "assistant"}}]  # sent at once, as AWS does
+
+    def start(self, started: Started) -> list[Chunk]:
+        self.input_tokens = started.input_tokens
+        return []
 
     def finish(self, done: Finished, metrics: Metrics) -> list[Chunk]:
         out = self._close()

@@ -173,8 +173,10 @@ async def guard_output(
 
     sent_text = False
     produced = 0
+    admitted = Started(input_tokens)
     async for event in events:
         if isinstance(event, Started):  # the engine's admission carries no text: never held back
+            admitted = event
             yield event
             continue
         produced += 0 if isinstance(event, Finished) else 1
@@ -204,7 +206,14 @@ async def guard_output(
                 held = []
                 if not (mode == "async" and sent_text):
                     yield TextDelta(guarding.blocked_output_message)
-                yield Finished(INTERVENED, input_tokens, produced)
+                yield Finished(
+                    INTERVENED,
+                    input_tokens,
+                    produced,
+                    None,
+                    admitted.cache_read_tokens,
+                    admitted.cache_write_tokens,
+                )
                 return
             if mode == "sync":
                 for out in release(masked):

@@ -35,11 +35,8 @@ from ..conversation import (
     ToolUseStart,
 )
 from ..engines.base import Cancellation, Engine, Prompt
-from ..engines.chat import block_text
+from ..engines.chat import THINK_CLOSE, THINK_OPEN, block_text
 from ..engines.errors import ContextOverflow
-
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
 
 
 def with_prefill(conversation: Conversation, text: str) -> Conversation:

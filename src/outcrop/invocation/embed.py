@@ -4,40 +4,30 @@ text engine, behind the same resolve, authorize, admit and record steps."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from ..catalog import ModelRef
 from ..engines.embeddings import embedding_engine
 from ..formats import embeddings
-from ..protocol.errors import ValidationException
-from .call import Answered
-from .hooks import AdmissionRequest
-
-if TYPE_CHECKING:
-    from .pipeline import _Run
+from ..formats.codec import token_headers
+from .call import Answered, Invocation
+from .hooks import AdmissionRequest, Hooks
+from .recorder import Recorder
 
 EMBEDDING_MODEL_HEADER = "x-outcrop-embedding-model"
 
 
-async def embed(run: _Run, ref: ModelRef) -> Answered:
-    call = run.invocation
-    if call.streaming:
-        raise ValidationException("The model is unsupported for streaming.")
+async def embed(call: Invocation, ref: ModelRef, recorder: Recorder, hooks: Hooks) -> Answered:
     engine = embedding_engine()
-    run.record.served_model = engine.name
+    recorder.record.served_model = engine.name
     raw = bytes(call.params.get("body") or b"")
     request = embeddings.parse(
         raw, ref, engine.token_counts, lambda text, n, keep_end: engine.truncate(text, n, keep_end=keep_end)
     )
-    counts = request.options.get("token_counts") or engine.token_counts(request.texts)
-    tokens = sum(counts)
-    run.record.input_tokens = tokens
-    await run.hooks.admit(AdmissionRequest(call.identity, call.operation, ref, engine.name, tokens, None))
+    tokens = sum(request.options["token_counts"])
+    recorder.record.input_tokens = tokens
+    await hooks.admit(AdmissionRequest(call.identity, call.operation, ref, engine.name, tokens, None))
     embedded = await engine.embed(request.texts, request.dimensions)
     body = json.dumps(embeddings.render(request, embedded)).encode()
-    headers = [
-        ("x-amzn-bedrock-input-token-count", str(tokens)),
-        ("x-amzn-bedrock-invocation-latency", str(run.ms())),
-        (EMBEDDING_MODEL_HEADER, engine.name),
-    ]
+    await recorder.finish(response=body)
+    headers = [*token_headers(tokens, recorder.ms()), (EMBEDDING_MODEL_HEADER, engine.name)]
     return Answered({"body": body, "contentType": "application/json"}, headers)

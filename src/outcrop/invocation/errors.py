@@ -24,6 +24,10 @@ from ..protocol.errors import (
 )
 
 TOO_LONG = "Input is too long for requested model."
+NOT_A_TEXT_MODEL = (
+    "This action doesn't support the model that you provided. Try again with a supported text or chat model."
+)
+NO_STREAMING = "The model is unsupported for streaming."
 
 
 def aws_error(error: EngineError) -> BedrockError:

@@ -21,6 +21,7 @@ from .errors import TOO_LONG
 from .fit import CannotFit, Fitted, fit
 
 CONTEXT_FIT_HEADER = "x-outcrop-context-fit"
+DEFAULT_WINDOW = 128_000  # a Bedrock model the catalogue has no window for (docs/catalog.md)
 
 
 async def billed_tokens(answer: Answer, conversation: Conversation) -> tuple[int, Prompt]:
@@ -60,12 +61,12 @@ async def plan(
     seen: Conversation,
     *,
     engine: Engine,
-    window: int,
+    window: int | None,
 ) -> Plan:
     """``sent``: the request as parsed; ``seen``: what the model may read of it (a guardrail's
     masking applied); ``window``: the Bedrock model's context window."""
     billed, prompt = await billed_tokens(answer, sent)
-    if billed > window:
+    if billed > (window or DEFAULT_WINDOW):
         raise ValidationException(TOO_LONG)
     try:
         fitted = await fit(

@@ -7,7 +7,7 @@ every runtime operation, async invocation, batch record and console turn is seen
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..auth import Identity
@@ -39,4 +39,3 @@ class InvocationRecord:
     cancelled: bool = False  # the caller went away before the answer ended
     request: Any = None  # the InvokeModel body (bytes) or Converse's input members, as sent
     response: Any = None  # the body, Converse's output members, or the stream's events in order
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -20,13 +20,12 @@ from ...config import ServedModel
 from ...conversation import Conversation, EngineEvent, Finished, InferenceParams
 from ..base import Cancellation, Engine, Prompt
 from ..chat import chat_messages
-from ..errors import ContextOverflow, EngineBusy, EngineLoading, EngineUnavailable
+from ..errors import LOADING, ContextOverflow, EngineBusy, EngineLoading, EngineUnavailable
 from ..prompt_cache import cache_prefix_length
 from .model_files import resolve_model_path
 from .scheduler import Scheduler
 
 log = logging.getLogger("outcrop.engine")
-LOADING = "The model is still loading. Try again shortly."
 # What a request too big for the window is cut to: ~7 s of prefill for SmolLM2-135M on 2 cores.
 DEFAULT_FIT_TOKENS = 2048
 

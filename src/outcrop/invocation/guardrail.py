@@ -18,11 +18,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..conversation import AnswerEvent, Block, Conversation, Finished, Message, Started, TextDelta
-from ..guardrails import ids
+from ..conversation import AnswerEvent, Block, Conversation, Finished, Started, TextDelta
+from ..guardrails.lookup import find_version
 from ..guardrails.session import INTERVENED, Guarding, Mode, guard_output
 from ..protocol.errors import ValidationException
-from ..store.guardrails import open_store
 
 Params = dict[str, Any]
 BODY_CONFIG = "amazon-bedrock-guardrailConfig"
@@ -33,18 +32,16 @@ REFERENCE_TAGS = {
     "amazon-bedrock-guardrails-query_": "query",
 }
 ACTION_HEADER = "x-amzn-bedrock-guardrailaction"
-# Bedrock's answer for an unknown id and for an unknown version alike (observed by users).
-NOT_FOUND = "The guardrail identifier or version provided in the request does not exist."
 _SUFFIX = re.compile(r"[A-Za-z0-9]{1,20}")
 
 
 @dataclass
-class Guard:
-    """One invocation's guardrail: the checks, how streamed output is checked, and for InvokeModel
-    the tag suffix that marks guarded input. ``references`` are contextual grounding's source and
-    query, found in the input."""
+class AppliedGuardrail:
+    """One invocation's guardrail: its session (the checks and what they found), how streamed
+    output is checked, and for InvokeModel the tag suffix that marks guarded input.
+    ``references`` are contextual grounding's source and query, found in the input."""
 
-    guarding: Guarding
+    session: Guarding
     mode: Mode
     suffix: str | None = None
     references: list[Params] = field(default_factory=list)
@@ -67,17 +64,14 @@ def guarding_for(
         raise ValidationException(
             "Both the guardrail identifier and the guardrail version must be provided to use a guardrail."
         )
-    guardrail_id = ids.parse(identifier, region, account_id)
-    found = open_store(state_dir).get(guardrail_id, version) if guardrail_id else None
-    if found is None:
-        raise ValidationException(NOT_FOUND)
+    found = find_version(state_dir, region, account_id, identifier, version)
     return Guarding(found.guardrail_id, version, found.document, (trace or "disabled").lower())
 
 
 Lookup = Callable[[str | None, str | None, str | None], Guarding | None]
 
 
-def converse_guard(params: Mapping[str, Any], lookup: Lookup, *, streaming: bool) -> Guard | None:
+def converse_guard(params: Mapping[str, Any], lookup: Lookup, *, streaming: bool) -> AppliedGuardrail | None:
     """The guardrail Converse's ``guardrailConfig`` names (``streamProcessingMode`` for streams)."""
     config = params.get("guardrailConfig")
     if not config:
@@ -88,10 +82,12 @@ def converse_guard(params: Mapping[str, Any], lookup: Lookup, *, streaming: bool
     mode: Mode = "whole"
     if streaming:
         mode = "async" if config.get("streamProcessingMode") == "async" else "sync"
-    return Guard(guarding, mode)
+    return AppliedGuardrail(guarding, mode)
 
 
-def invoke_guard(params: Mapping[str, Any], lookup: Lookup, *, streaming: bool) -> tuple[Guard | None, bytes]:
+def invoke_guard(
+    params: Mapping[str, Any], lookup: Lookup, *, streaming: bool
+) -> tuple[AppliedGuardrail | None, bytes]:
     """The guardrail an InvokeModel call names in its headers, and the body without Bedrock's
     ``amazon-bedrock-guardrailConfig`` member (the model never sees it)."""
     raw = bytes(params.get("body") or b"")
@@ -114,7 +110,7 @@ def invoke_guard(params: Mapping[str, Any], lookup: Lookup, *, streaming: bool) 
     if mode_name not in ("SYNCHRONOUS", "ASYNCHRONOUS"):
         raise ValidationException("streamProcessingMode must be SYNCHRONOUS or ASYNCHRONOUS.")
     mode: Mode = "async" if mode_name == "ASYNCHRONOUS" else "sync"
-    return Guard(guarding, mode if streaming else "whole", suffix), raw
+    return AppliedGuardrail(guarding, mode if streaming else "whole", suffix), raw
 
 
 def strip_body_config(raw: bytes) -> tuple[Params | None, bytes]:
@@ -160,15 +156,6 @@ class GuardedInput:
                 blocks[index] = {"guardContent": {**block["guardContent"], "text": inner}}
             elif "text" in block:
                 blocks[index] = {"text": text}
-
-
-def _copy(conversation: Conversation) -> Conversation:
-    """A copy whose block lists can be changed without touching the request as sent."""
-    return dataclasses.replace(
-        conversation,
-        system=[dict(b) for b in conversation.system],
-        messages=[Message(m.role, [dict(b) for b in m.content]) for m in conversation.messages],
-    )
 
 
 def converse_input(conversation: Conversation) -> GuardedInput:
@@ -232,13 +219,15 @@ def invoke_input(conversation: Conversation, suffix: str | None) -> GuardedInput
     return out
 
 
-async def check_input(guard: Guard, conversation: Conversation, *, converse: bool) -> Conversation | None:
+async def check_input(
+    guard: AppliedGuardrail, conversation: Conversation, *, converse: bool
+) -> Conversation | None:
     """The conversation the model reads (tags removed, masked text in place; the request as sent
     is left as it was), or None when the guardrail blocks the input and the model must not run."""
-    seen = _copy(conversation)
+    seen = conversation.copy()
     guarded = converse_input(seen) if converse else invoke_input(seen, guard.suffix)
     guard.references = guarded.references
-    verdict = await guard.guarding.check_input(guarded.content)
+    verdict = await guard.session.check_input(guarded.content)
     if verdict.blocked:
         return None
     if verdict.intervened:
@@ -249,16 +238,19 @@ async def check_input(guard: Guard, conversation: Conversation, *, converse: boo
 # ---- the output -------------------------------------------------------------------------------
 
 
-def blocked_input(guard: Guard) -> list[AnswerEvent]:
+async def blocked_input(guard: AppliedGuardrail) -> AsyncIterator[AnswerEvent]:
     """The answer when the input is blocked: the blocked message as its whole text, nothing billed."""
-    return [Started(0), TextDelta(guard.guarding.blocked_input_message), Finished(INTERVENED, 0, 0)]
+    for event in (Started(0), TextDelta(guard.session.blocked_input_message), Finished(INTERVENED, 0, 0)):
+        yield event
 
 
 def check_output(
-    guard: Guard, events: AsyncIterator[AnswerEvent], cancel: Callable[[], None], input_tokens: int
+    guard: AppliedGuardrail, events: AsyncIterator[AnswerEvent], cancel: Callable[[], None], input_tokens: int
 ) -> AsyncIterator[AnswerEvent]:
+    """The answer's events with the output checked; contextual grounding (if the guardrail has
+    it) scores the output against the references the input named, for Converse and InvokeModel."""
     return guard_output(
-        guard.guarding, events, guard.mode, cancel, references=guard.references, input_tokens=input_tokens
+        guard.session, events, guard.mode, cancel, references=guard.references, input_tokens=input_tokens
     )
 
 
@@ -271,10 +263,10 @@ async def without_intervention_stop(events: AsyncIterator[AnswerEvent]) -> Async
         yield event
 
 
-def response_fields(guard: Guard, *, converse: bool) -> Params:
-    return guard.guarding.converse_trace() if converse else guard.guarding.invoke_fields()
+def response_fields(guard: AppliedGuardrail, *, converse: bool) -> Params:
+    """The members a guarded response carries: Converse's trace, or InvokeModel's action and trace."""
+    return guard.session.converse_trace() if converse else guard.session.invoke_fields()
 
 
-def action_header(guard: Guard) -> tuple[str, str]:
-    """Outcrop's convenience header on non-streaming InvokeModel (AWS reports it only in the body)."""
-    return (ACTION_HEADER, "INTERVENED" if guard.guarding.intervened else "NONE")
+def action(guard: AppliedGuardrail) -> str:
+    return "INTERVENED" if guard.session.intervened else "NONE"
