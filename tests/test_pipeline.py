@@ -454,3 +454,30 @@ def test_the_model_reads_masked_input(tmp_path: Path) -> None:
         )
     )
     assert answer.data["usage"]["inputTokens"] == counted.data["inputTokens"], "billed as sent"
+
+
+def test_invoke_model_output_is_grounded_on_the_tagged_source(tmp_path: Path) -> None:
+    """The grounding-source and query tags of an InvokeModel prompt feed contextual grounding of the
+    output (the real MiniLM scores it), as they do for Converse's qualifiers."""
+    svc, _ = services(tmp_path, ScriptedModel(scripts=[Script(["Bananas are purple and live on the moon."])]))
+    document = {
+        "contextualGroundingPolicy": {"filters": [{"type": "GROUNDING", "threshold": 0.9}]},
+        "blockedInputMessaging": "IN BLOCKED",
+        "blockedOutputsMessaging": "OUT BLOCKED",
+    }
+    open_store(svc.settings.state_dir).create("pipelineground", "ground", document, [])
+    source = "<amazon-bedrock-guardrails-groundingSource_xyz>The library opens at nine and closes at five.</amazon-bedrock-guardrails-groundingSource_xyz>"
+    body = json.loads(claude_body(f"{source} When does the library open?"))
+    body["amazon-bedrock-guardrailConfig"] = {"tagSuffix": "xyz"}
+    params = {
+        "modelId": CLAUDE,
+        "body": json.dumps(body).encode(),
+        "guardrailIdentifier": "pipelineground",
+        "guardrailVersion": "DRAFT",
+        "trace": "ENABLED",
+    }
+    message = json.loads(run(svc.pipeline.call("InvokeModel", params, WHO)).data["body"])
+    assert message["content"] == [{"type": "text", "text": "OUT BLOCKED"}]
+    (output,) = message["amazon-bedrock-trace"]["guardrail"]["outputs"]
+    (scored,) = output["pipelineground"]["contextualGroundingPolicy"]["filters"]
+    assert scored["type"] == "GROUNDING" and scored["detected"] and scored["score"] < 0.9
