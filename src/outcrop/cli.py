@@ -33,10 +33,14 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"outcrop: {exc}", file=sys.stderr)
         return 2
     _setup_logging(settings.log_level)
-    from .http.server import run
+    from .http.server import PortTaken, run
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(settings))
+    except PortTaken as exc:
+        print(f"outcrop: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -59,6 +59,8 @@ class Settings:
     # Bedrock model id / profile id glob -> served model name; unmatched ids use default_model.
     routes: dict[str, str] = field(default_factory=dict)
     max_queue: int = 64
+    # On SIGTERM/SIGINT: how long in-flight requests and streams may run on before they are ended.
+    shutdown_grace_seconds: float = 30.0
     log_level: str = "info"
     # HTTPS on the same port instead of cleartext (botocore sends bearer API keys only over https).
     tls_cert: str | None = None
@@ -86,6 +88,8 @@ class Settings:
                 "use it. Set OUTCROP_ACCESS_KEY_ID and OUTCROP_SECRET_ACCESS_KEY (or [[auth.credentials]] "
                 "/ auth.api_keys in the config file), or bind to 127.0.0.1."
             )
+        if self.shutdown_grace_seconds < 0:
+            raise ConfigError("shutdown_grace_seconds must be 0 or more")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("TLS needs both a certificate and its key (tls_cert and tls_key)")
         for path in (self.tls_cert, self.tls_key):
@@ -132,6 +136,8 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
     for key in ("port", "threads", "max_queue"):
         if key in data:
             setattr(settings, key, int(data[key]))
+    if "shutdown_grace_seconds" in data:
+        settings.shutdown_grace_seconds = float(data["shutdown_grace_seconds"])
     tls = data.get("tls", {})
     if "cert" in tls:
         settings.tls_cert = str(tls["cert"])
@@ -182,6 +188,8 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
     ):
         if key in env:
             setattr(settings, attr, int(env[key]))
+    if "OUTCROP_SHUTDOWN_GRACE" in env:
+        settings.shutdown_grace_seconds = float(env["OUTCROP_SHUTDOWN_GRACE"])
     if "OUTCROP_REGION" in env:
         settings.region = env["OUTCROP_REGION"]
     if "OUTCROP_AUTH_MODE" in env:

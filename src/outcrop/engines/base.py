@@ -70,5 +70,9 @@ class Engine(abc.ABC):
         """Admit a generation now (``EngineBusy`` when the queue is full, ``ContextOverflow`` when
         the prompt cannot fit) and stream ``Started``, text deltas, then exactly one ``Finished``."""
 
+    def activity(self) -> dict[str, int]:
+        """What the engine is doing now, for ``/_outcrop/health``."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model."""

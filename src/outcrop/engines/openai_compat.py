@@ -106,6 +106,7 @@ class OpenAICompatEngine(Engine):
         self._sync = httpx.Client(headers=self._headers, timeout=self._timeout, limits=self._limits)
         self._client: httpx.AsyncClient | None = None  # made on the serving loop, at first use
         self._tokenizer_client: httpx.AsyncClient | None = None
+        self._streaming = 0  # generations streaming from the remote now
         self._tokenizer: str | None = None  # "tokenize" | "extras" | "estimate"; None: not probed
         self._loaded = False
 
@@ -281,6 +282,7 @@ class OpenAICompatEngine(Engine):
         matched: str | None = None
         thinking = False
         outcome = "failed"
+        self._streaming += 1
         try:
             async with client.stream(
                 "POST", f"{self.base_url}/v1/chat/completions", json=self._body(prompt, params)
@@ -337,6 +339,7 @@ class OpenAICompatEngine(Engine):
         except (httpx.HTTPError, ValueError) as exc:
             raise EngineFailed(MODEL_ERROR_MESSAGE.format(exc)) from None
         finally:
+            self._streaming -= 1
             self.stats[outcome] += 1
 
     def _finished(
@@ -358,6 +361,9 @@ class OpenAICompatEngine(Engine):
             return Finished("stop_sequence", input_tokens, output_tokens, stop_sequence=matched)
         reason = "max_tokens" if finish == "length" else "end_turn"
         return Finished(reason, input_tokens, output_tokens)
+
+    def activity(self) -> dict[str, int]:
+        return {"active_sequences": self._streaming}
 
     def close(self) -> None:
         self._sync.close()

@@ -26,6 +26,7 @@ from ..protocol.errors import (
     BedrockError,
     InternalServerException,
     NotImplementedOperation,
+    ServiceUnavailableException,
     UnknownOperationException,
     ValidationException,
 )
@@ -43,16 +44,52 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 HEALTH_PATH = "/_outcrop/health"
+SHUTTING_DOWN = "The server is shutting down."
 
 
 class OutcropApp:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.handlers = load_handlers()
+        self.in_flight: set[asyncio.Task[Any]] = set()  # the tasks serving requests now
+        self.aborting = False  # shutting down and out of patience: end what is still running
+
+    async def drained(self) -> None:
+        """Return once no request is in flight."""
+        while self.in_flight:
+            await asyncio.wait(set(self.in_flight))
+
+    def abort(self) -> None:
+        """End every request still in flight: streams with an in-stream ServiceUnavailableException,
+        others with a 503 if their response has not started."""
+        self.aborting = True
+        for task in list(self.in_flight):
+            task.cancel()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        task = asyncio.current_task()
+        assert task is not None
+        self.in_flight.add(task)
+        started_response = False
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal started_response
+            started_response = True
+            await send(message)
+
+        try:
+            await self._serve(scope, receive, sending)
+        except asyncio.CancelledError:
+            if not self.aborting:
+                raise
+            if not started_response:
+                await _send_error(send, ServiceUnavailableException(SHUTTING_DOWN), "-")
+        finally:
+            self.in_flight.discard(task)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
         status = 500
@@ -97,6 +134,10 @@ class OutcropApp:
         except BedrockError as exc:
             status = exc.status
             await _send_error(send, exc, request_id)
+        except asyncio.CancelledError:
+            if self.aborting:  # ended by a shutdown; __call__ answers 503 if it still can
+                status = 503
+            raise
         except EngineError as exc:  # an engine failing outside the pipeline (a guardrail's detector)
             error = aws_error(exc)
             status = error.status
@@ -124,6 +165,7 @@ class OutcropApp:
                 "model_path": e.model_path,
                 "context_length": e.context_length,
                 "generations": e.stats,
+                **e.activity(),
             }
             for name, e in self.services.engines.items()
         }
@@ -179,7 +221,24 @@ class OutcropApp:
 
         pump_task = asyncio.ensure_future(pump())
         watch_task = asyncio.ensure_future(watch_disconnect())
-        done, _ = await asyncio.wait({pump_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait({pump_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            if not self.aborting:
+                raise
+            # Shutting down past the grace period: the stream ends with an exception event.
+            for task in (pump_task, watch_task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            frame = eventstream.stream_exception(
+                stream_shape, "ServiceUnavailableException", 503, SHUTTING_DOWN
+            )
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+            await _close(reply.events)
+            return
         if watch_task in done and pump_task not in done:
             log.info("client disconnected mid-stream; stopping generation (request %s)", request_id)
             pump_task.cancel()
@@ -188,8 +247,13 @@ class OutcropApp:
         for task in (pump_task, watch_task):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        aclose = getattr(reply.events, "aclose", None)
-        if aclose is not None:
+        await _close(reply.events)
+
+
+async def _close(events: Any) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
             await aclose()
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -66,7 +68,66 @@ def _loading_display(name: str) -> Iterator[None]:
         yield
 
 
+class _Shutdown:
+    """SIGTERM/SIGINT: stop accepting at once, let in-flight requests and streams finish within the
+    grace period, then end the rest (streams get an in-stream ServiceUnavailableException); a
+    second signal ends them at once."""
+
+    def __init__(self, app: OutcropApp, server: GranianServer, grace: float) -> None:
+        self.app = app
+        self.server = server
+        self.grace = grace
+        self.signals = 0
+        self.timer: asyncio.Task[None] | None = None
+
+    def signal(self) -> None:
+        self.signals += 1
+        if self.signals > 1:
+            log.warning("Second signal: ending %d request(s) now.", len(self.app.in_flight))
+            self.app.abort()
+            return
+        busy = len(self.app.in_flight)
+        if busy:
+            log.info("Shutting down: %d request(s) in flight get up to %.0f s to finish.", busy, self.grace)
+        else:
+            log.info("Shutting down.")
+        self.server.stop()  # Granian stops accepting now and waits for the connections in flight
+        self.timer = asyncio.ensure_future(self._expire())
+
+    async def _expire(self) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.app.drained(), self.grace)
+            return
+        log.warning("Grace period over: ending %d request(s).", len(self.app.in_flight))
+        self.app.abort()
+
+
+class PortTaken(Exception):
+    """Something already listens on the address and port Outcrop was asked to serve on."""
+
+
+def claim_port(host: str, port: int) -> None:
+    """Refuse a port another process listens on. Granian binds with SO_REUSEPORT, with which the
+    kernel would let a second server bind the same port and split connections between the two;
+    a plain bind (SO_REUSEADDR only, so connections left in TIME_WAIT do not count) fails instead."""
+    for family, _, _, _, address in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    ):
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise PortTaken(
+                        f"{host}:{port} is already in use (another outcrop serve?). Stop it, or choose "
+                        "another port with --port."
+                    ) from None
+                raise PortTaken(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 async def run(settings: Settings) -> None:
+    claim_port(settings.host, settings.port)
     services = Services.build(settings)
     app = OutcropApp(services)
     granian_log = logging.getLogger("granian")
@@ -87,8 +148,9 @@ async def run(settings: Settings) -> None:
         ssl_protocol_min=SSLProtocols.tls12,
     )
     loop = asyncio.get_running_loop()
+    stopping = _Shutdown(app, server, settings.shutdown_grace_seconds)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, server.stop)
+        loop.add_signal_handler(sig, stopping.signal)
     serving = asyncio.ensure_future(server.serve())
     log.info(
         "Outcrop listening on %s://%s:%d (auth: %s)",
@@ -109,6 +171,8 @@ async def run(settings: Settings) -> None:
     await serving
     if not loader.done():
         loader.cancel()
+    if stopping.timer is not None:
+        stopping.timer.cancel()
     services.close()
     log.info("Outcrop stopped.")
     if failed:

@@ -170,6 +170,13 @@ class LlamaCppEngine(Engine):
             raise EngineBusy("Too many requests, please wait before trying again.") from None
         return Generation(job)
 
+    def activity(self) -> dict[str, int]:
+        scheduler = self._scheduler
+        return {
+            "active_sequences": len(scheduler.active) if scheduler else 0,
+            "queued": self._jobs.qsize(),
+        }
+
     def close(self) -> None:
         if self._worker is not None:
             while True:
