@@ -65,6 +65,8 @@ class Settings:
     # HTTPS on the same port instead of cleartext (botocore sends bearer API keys only over https).
     tls_cert: str | None = None
     tls_key: str | None = None
+    # Names the server answers to besides loopback's (DNS-rebinding protection; "*": any).
+    allowed_hosts: list[str] = field(default_factory=list)
     # Where durable state (guardrails) lives, as SQLite files.
     state_dir: str = field(default_factory=lambda: str(Path.home() / ".local/share/outcrop"))
 
@@ -82,7 +84,7 @@ class Settings:
             raise ConfigError(f"auth mode must be auto, open or verify, not {self.auth_mode!r}")
         if self.auth_mode == "verify" and not (self.credentials or self.api_keys):
             raise ConfigError("auth mode 'verify' needs credentials or API keys; see docs/configuration.md")
-        if self.open_mode and not _is_loopback(self.host) and self.auth_mode != "open":
+        if self.open_mode and not is_loopback(self.host) and self.auth_mode != "open":
             raise ConfigError(
                 f"Refusing to listen on {self.host} without credentials: anyone who can reach it could "
                 "use it. Set OUTCROP_ACCESS_KEY_ID and OUTCROP_SECRET_ACCESS_KEY (or [[auth.credentials]] "
@@ -120,7 +122,7 @@ class Settings:
         raise KeyError(name)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -136,6 +138,8 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
     for key in ("port", "threads", "max_queue"):
         if key in data:
             setattr(settings, key, int(data[key]))
+    if "allowed_hosts" in data:
+        settings.allowed_hosts = [str(h) for h in data["allowed_hosts"]]
     if "shutdown_grace_seconds" in data:
         settings.shutdown_grace_seconds = float(data["shutdown_grace_seconds"])
     tls = data.get("tls", {})
@@ -188,6 +192,8 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
     ):
         if key in env:
             setattr(settings, attr, int(env[key]))
+    if env.get("OUTCROP_ALLOWED_HOSTS"):
+        settings.allowed_hosts = [h.strip() for h in env["OUTCROP_ALLOWED_HOSTS"].split(",") if h.strip()]
     if "OUTCROP_SHUTDOWN_GRACE" in env:
         settings.shutdown_grace_seconds = float(env["OUTCROP_SHUTDOWN_GRACE"])
     if "OUTCROP_REGION" in env:

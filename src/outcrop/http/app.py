@@ -34,6 +34,7 @@ from ..protocol.service_model import find_route
 from ..protocol.shapes import parse_input, serialize_output
 from ..protocol.validate import validate
 from ..services import Services
+from .origin import OriginGuard
 
 log = logging.getLogger("outcrop.http")
 access_log = logging.getLogger("outcrop.access")
@@ -51,6 +52,7 @@ class OutcropApp:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.handlers = load_handlers()
+        self.origins = OriginGuard(services.settings)
         self.in_flight: set[asyncio.Task[Any]] = set()  # the tasks serving requests now
         self.aborting = False  # shutting down and out of patience: end what is still running
 
@@ -95,6 +97,8 @@ class OutcropApp:
         status = 500
         op_name = "-"
         try:
+            raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            self.origins.check(scope["method"], raw_headers)
             if scope["path"] == HEALTH_PATH:
                 status = await self._health(send, request_id)
                 return
@@ -104,7 +108,7 @@ class OutcropApp:
                 raise UnknownOperationException(f"No operation matches {scope['method']} {scope['path']}")
             route, labels = route_match
             op_name = route.name
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            headers = raw_headers
             header_map = {k.lower(): v for k, v in headers}
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
             query_string = scope.get("query_string", b"").decode("latin-1")
