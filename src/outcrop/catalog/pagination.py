@@ -26,7 +26,7 @@ def decode_token(token: str) -> int:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
         offset = data["offset"] if isinstance(data, dict) and data.get("v") == 1 else None
-    except (binascii.Error, ValueError, UnicodeDecodeError, KeyError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, KeyError, RecursionError):
         offset = None
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
         raise ValidationException(INVALID_TOKEN)

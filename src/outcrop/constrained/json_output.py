@@ -20,6 +20,8 @@ def parse_schema(text: str) -> dict[str, Any]:
         schema = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationException(f"The provided JSON schema is not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ValidationException("The provided JSON schema is nested too deeply.") from None
     if not isinstance(schema, dict):
         raise ValidationException("The provided JSON schema must be a JSON object.")
     return schema

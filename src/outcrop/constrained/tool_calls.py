@@ -81,7 +81,7 @@ def tool_specs(tool_config: dict[str, Any] | None) -> list[ToolSpec]:
         if isinstance(schema, str):
             try:
                 schema = json.loads(schema)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 schema = {}
         specs.append(
             ToolSpec(

@@ -122,7 +122,7 @@ def parse_request(raw: bytes, ref: ModelRef) -> AnthropicRequest:
     """Check an InvokeModel body for an Anthropic model and parse it; AWS's errors otherwise."""
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise ValidationException(
             "Malformed input request, please reformat your input and try again."
         ) from None

@@ -184,7 +184,7 @@ class NovaCodec(TextCodec):
                 if isinstance(schema, str):  # some clients send the schema as a JSON string
                     try:
                         tool["toolSpec"]["inputSchema"]["json"] = json.loads(schema)
-                    except json.JSONDecodeError:
+                    except (json.JSONDecodeError, RecursionError):
                         raise ValidationException(
                             "Malformed input request: #/toolConfig: invalid tool input schema, please "
                             "reformat your input and try again."

@@ -23,6 +23,7 @@ from ..engines.errors import EngineError
 from ..invocation.errors import aws_error
 from ..protocol import eventstream
 from ..protocol.errors import (
+    TOO_DEEP,
     BedrockError,
     InternalServerException,
     NotImplementedOperation,
@@ -43,7 +44,12 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
+# Request bodies: AWS documents 20 MB for an InvokeModel payload; for the rest (Converse with
+# documents and images inline, the control plane) Outcrop's own cap. A body over its limit is
+# refused from its Content-Length before a byte is read, or as soon as a chunked one passes it.
 MAX_BODY_BYTES = 64 * 1024 * 1024
+INVOKE_BODY_BYTES = 20 * 1024 * 1024
+_INVOKE_OPERATIONS = frozenset({"InvokeModel", "InvokeModelWithResponseStream"})
 HEALTH_PATH = "/_outcrop/health"
 SHUTTING_DOWN = "The server is shutting down."
 
@@ -102,12 +108,13 @@ class OutcropApp:
             if scope["path"] == HEALTH_PATH:
                 status = await self._health(send, request_id)
                 return
-            body = await _read_body(receive)
             route_match = find_route(scope["method"], scope.get("raw_path") or scope["path"].encode())
             if route_match is None:
                 raise UnknownOperationException(f"No operation matches {scope['method']} {scope['path']}")
             route, labels = route_match
             op_name = route.name
+            limit = INVOKE_BODY_BYTES if route.name in _INVOKE_OPERATIONS else MAX_BODY_BYTES
+            body = await _read_body(receive, raw_headers, limit)
             headers = raw_headers
             header_map = {k.lower(): v for k, v in headers}
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
@@ -142,6 +149,9 @@ class OutcropApp:
             if self.aborting:  # ended by a shutdown; __call__ answers 503 if it still can
                 status = 503
             raise
+        except RecursionError:  # a document or schema nested deeper than Python recurses
+            status = 400
+            await _send_error(send, ValidationException(TOO_DEEP), request_id)
         except EngineError as exc:  # an engine failing outside the pipeline (a guardrail's detector)
             error = aws_error(exc)
             status = error.status
@@ -261,7 +271,11 @@ async def _close(events: Any) -> None:
             await aclose()
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive, headers: list[tuple[str, str]], limit: int) -> bytes:
+    too_large = ValidationException(f"Request body is too large: the limit is {limit // (1024 * 1024)} MB.")
+    declared = next((v for k, v in headers if k.lower() == "content-length"), None)
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise too_large
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -270,8 +284,8 @@ async def _read_body(receive: Receive) -> bytes:
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ValidationException("Request body is too large.")
+        if size > limit:
+            raise too_large
         chunks.append(chunk)
         if not message.get("more_body"):
             break

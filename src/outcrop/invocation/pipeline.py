@@ -24,6 +24,7 @@ from ..formats.codec import Codec
 from ..formats.families import codec_for
 from ..guardrails.session import Guarding
 from ..protocol.errors import (
+    TOO_DEEP,
     BedrockError,
     InternalServerException,
     NotImplementedOperation,
@@ -86,6 +87,10 @@ class Pipeline:
             error = aws_error(exc)
             await recorder.fail(error)
             raise error from None
+        except RecursionError:
+            too_deep = ValidationException(TOO_DEEP)
+            await recorder.fail(too_deep)
+            raise too_deep from None
         except Exception:
             await recorder.fail(InternalServerException("Internal server error"))
             raise

@@ -52,6 +52,11 @@ class ValidationException(BedrockError):
     status = 400
 
 
+# A request nested deeper than Python's recursion allows (JSON documents, tool schemas): refused,
+# never a server error.
+TOO_DEEP = "The request is nested too deeply."
+
+
 class SerializationException(BedrockError):
     """The body is not parseable JSON, or a member has the wrong JSON type."""
 

@@ -229,6 +229,8 @@ def _load_json(body: bytes) -> Any:
         raise SerializationException(
             f"Unable to parse request body as JSON: {exc.msg if hasattr(exc, 'msg') else exc}"
         ) from None
+    except RecursionError:
+        raise SerializationException("Unable to parse request body as JSON: nested too deeply") from None
 
 
 def to_json(shape: Shape, value: Any) -> Any:

@@ -1,0 +1,102 @@
+"""Hostile requests from botocore's shapes, at scale: no answer of 500 or more but 501.
+
+Run: .venv/bin/python bench/fuzz.py [--cases 10000] [--seed 1]
+
+Starts its own ``outcrop serve`` on the bundled model, sends the cases tests/shape_fuzz.py makes
+(every operation of bedrock-runtime and bedrock: wrong types, missing and unknown members, huge
+strings, bad UTF-8, garbage and deeply nested bodies, odd path labels), then checks the server is
+still healthy and answers a real Converse. Prints the answers by status and every failure; exits
+1 if there was any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from shape_fuzz import ShapeFuzzer, operations, send
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_outcrop/health", timeout=5) as response:
+            return bool(json.load(response)["status"] == "ok")
+    except OSError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as state:
+        env = {"PATH": "/usr/bin:/bin", "HOME": state, "OUTCROP_STATE_DIR": state, "OUTCROP_THREADS": "1"}
+        server = subprocess.Popen(
+            [str(BIN / "outcrop"), "serve", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not healthy(url) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            statuses: collections.Counter[int] = collections.Counter()
+            failures: collections.Counter[str] = collections.Counter()
+            started = time.monotonic()
+            with httpx.Client(base_url=url, timeout=120) as client:
+                for case in ShapeFuzzer(args.seed).cases(args.cases):
+                    outcome = send(client, case)
+                    statuses[outcome.status] += 1
+                    if outcome.failed:
+                        failures[f"{case.operation}/{case.kind} -> {outcome.status} {outcome.error}"] += 1
+                answer = client.post(
+                    "/model/amazon.nova-lite-v1:0/converse",
+                    json={
+                        "messages": [{"role": "user", "content": [{"text": "Still there?"}]}],
+                        "inferenceConfig": {"maxTokens": 3},
+                    },
+                )
+            elapsed = time.monotonic() - started
+            alive = healthy(url) and answer.status_code == 200
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(f"{args.cases} cases over {len(operations())} operations in {elapsed:.0f} s (seed {args.seed})")
+    print(
+        "answers by status:",
+        dict(sorted(statuses.items())),
+        "(0: the server closed a connection it had answered)",
+    )
+    print(f"failures: {sum(failures.values())}; healthy and answering afterwards: {alive}")
+    for label, count in failures.most_common(20):
+        print(f"  {count} x {label}")
+    sys.exit(1 if failures or not alive else 0)
+
+
+if __name__ == "__main__":
+    main()
