@@ -28,8 +28,12 @@ class ServedModel:
     context_length: int | None = None  # None: the model's training context
     threads: int | None = None  # None: the global setting
     batch_size: int = 512
-    # Sequences decoded together (continuous batching); the KV cache holds parallel x context.
-    parallel: int = 4
+    # Sequences decoded together at most (continuous batching); they share the KV cache below.
+    parallel: int = 16
+    # The KV cache's budget, shared by every sequence: in tokens (cells), or in MB; neither: one
+    # window (context_length), which a single long conversation can use whole.
+    kv_tokens: int | None = None
+    kv_mb: float | None = None
     # Remote engines (docs/configuration.md, "Remote engines"): "openai" sends the model's requests
     # to an OpenAI-compatible server at `url` instead of running a GGUF here.
     engine: str = "llamacpp"  # llamacpp | openai
@@ -59,6 +63,9 @@ class Settings:
     # Bedrock model id / profile id glob -> served model name; unmatched ids use default_model.
     routes: dict[str, str] = field(default_factory=dict)
     max_queue: int = 64
+    # A generation that waits this long for room is refused with ThrottlingException (well under
+    # the SDKs' 60-second read timeout, so clients do not time out and retry into a full queue).
+    queue_timeout_seconds: float = 30.0
     # On SIGTERM/SIGINT: how long in-flight requests and streams may run on before they are ended.
     shutdown_grace_seconds: float = 30.0
     log_level: str = "info"
@@ -90,6 +97,8 @@ class Settings:
                 "use it. Set OUTCROP_ACCESS_KEY_ID and OUTCROP_SECRET_ACCESS_KEY (or [[auth.credentials]] "
                 "/ auth.api_keys in the config file), or bind to 127.0.0.1."
             )
+        if self.queue_timeout_seconds <= 0:
+            raise ConfigError("queue_timeout_seconds must be positive")
         if self.shutdown_grace_seconds < 0:
             raise ConfigError("shutdown_grace_seconds must be 0 or more")
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -109,6 +118,10 @@ class Settings:
                 raise ConfigError(f"model {m.name!r}: engine 'openai' needs url = \"http://host:port\"")
             if m.timeout_seconds <= 0:
                 raise ConfigError(f"model {m.name!r}: timeout_seconds must be positive")
+            if m.parallel < 1:
+                raise ConfigError(f"model {m.name!r}: parallel must be 1 or more")
+            if (m.kv_tokens is not None and m.kv_tokens < 256) or (m.kv_mb is not None and m.kv_mb <= 0):
+                raise ConfigError(f"model {m.name!r}: kv_tokens must be 256 or more, kv_mb positive")
             if m.fit_tokens is not None and m.fit_tokens < 0:
                 raise ConfigError(f"model {m.name!r}: fit_tokens must be 0 (the whole window) or more")
         for pattern, target in self.routes.items():
@@ -142,6 +155,8 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
         settings.allowed_hosts = [str(h) for h in data["allowed_hosts"]]
     if "shutdown_grace_seconds" in data:
         settings.shutdown_grace_seconds = float(data["shutdown_grace_seconds"])
+    if "queue_timeout_seconds" in data:
+        settings.queue_timeout_seconds = float(data["queue_timeout_seconds"])
     tls = data.get("tls", {})
     if "cert" in tls:
         settings.tls_cert = str(tls["cert"])
@@ -163,7 +178,9 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
                 context_length=m.get("context_length"),
                 threads=m.get("threads"),
                 batch_size=int(m.get("batch_size", 512)),
-                parallel=int(m.get("parallel", 4)),
+                parallel=int(m.get("parallel", 16)),
+                kv_tokens=None if m.get("kv_tokens") is None else int(m["kv_tokens"]),
+                kv_mb=None if m.get("kv_mb") is None else float(m["kv_mb"]),
                 engine=str(m.get("engine", "llamacpp")),
                 url=_optional_str(m.get("url")),
                 remote_model=_optional_str(m.get("remote_model")),
@@ -194,6 +211,8 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
             setattr(settings, attr, int(env[key]))
     if env.get("OUTCROP_ALLOWED_HOSTS"):
         settings.allowed_hosts = [h.strip() for h in env["OUTCROP_ALLOWED_HOSTS"].split(",") if h.strip()]
+    if "OUTCROP_QUEUE_TIMEOUT" in env:
+        settings.queue_timeout_seconds = float(env["OUTCROP_QUEUE_TIMEOUT"])
     if "OUTCROP_SHUTDOWN_GRACE" in env:
         settings.shutdown_grace_seconds = float(env["OUTCROP_SHUTDOWN_GRACE"])
     if "OUTCROP_REGION" in env:
@@ -218,6 +237,10 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
             default.parallel = int(env["OUTCROP_PARALLEL"])
         if "OUTCROP_FIT_TOKENS" in env:
             default.fit_tokens = int(env["OUTCROP_FIT_TOKENS"])
+        if "OUTCROP_KV_TOKENS" in env:
+            default.kv_tokens = int(env["OUTCROP_KV_TOKENS"])
+        if "OUTCROP_KV_MB" in env:
+            default.kv_mb = float(env["OUTCROP_KV_MB"])
     if env.get("OUTCROP_TLS_CERT"):
         settings.tls_cert = env["OUTCROP_TLS_CERT"]
     if env.get("OUTCROP_TLS_KEY"):

@@ -19,7 +19,12 @@ def build_engine(model: ServedModel, settings: Settings) -> Engine:
         return OpenAICompatEngine(model, max_connections=settings.max_queue)
     from .engines.llamacpp.engine import LlamaCppEngine
 
-    return LlamaCppEngine(model, threads=settings.threads, max_queue=settings.max_queue)
+    return LlamaCppEngine(
+        model,
+        threads=settings.threads,
+        max_queue=settings.max_queue,
+        queue_timeout=settings.queue_timeout_seconds,
+    )
 
 
 @dataclass

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import llama_cpp as L
+
 from ...config import ServedModel
 from ...conversation import Conversation, EngineEvent, Finished, InferenceParams
 from ..base import Cancellation, Engine, Prompt
@@ -69,12 +71,23 @@ class Generation:
             self._job.cancel.cancel()
 
 
+def kv_bytes_per_token(model: Any) -> int:
+    """A token's keys and values over every layer, in f16 (the cache's type)."""
+    n_embd_head = L.llama_model_n_embd(model) // max(1, L.llama_model_n_head(model))
+    return 2 * L.llama_model_n_layer(model) * n_embd_head * L.llama_model_n_head_kv(model) * 2
+
+
 class LlamaCppEngine(Engine):
-    def __init__(self, model: ServedModel, *, threads: int, max_queue: int) -> None:
+    def __init__(
+        self, model: ServedModel, *, threads: int, max_queue: int, queue_timeout: float = 30.0
+    ) -> None:
         self.name = model.name
         self._spec = model
         self.threads = model.threads or threads
         self.parallel = model.parallel
+        self.max_queue = max_queue
+        self.queue_timeout = queue_timeout
+        self.kv_tokens = 0  # the KV cache's budget, known once loaded
         budget = DEFAULT_FIT_TOKENS if model.fit_tokens is None else model.fit_tokens
         self.fit_tokens = budget or None
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
@@ -111,20 +124,38 @@ class LlamaCppEngine(Engine):
             eos_token=vocab.token_get_text(llm.token_eos()),
             bos_token=vocab.token_get_text(llm.token_bos()),
         )
-        self.context_length = self._spec.context_length or llm._model.n_ctx_train()
+        window = self._spec.context_length or llm._model.n_ctx_train()
+        self.kv_tokens = self._kv_budget(llm.model, window)
+        if self.kv_tokens < window:
+            log.warning(
+                "model %s: the KV budget (%d tokens) is smaller than its window (%d): requests are held to "
+                "the budget", self.name, self.kv_tokens, window,
+            )  # fmt: skip
+        self.context_length = min(window, self.kv_tokens)
         self._scheduler = Scheduler(
             llm.model,
             parallel=self.parallel,
+            kv_tokens=self.kv_tokens,
             context_length=self.context_length,
             threads=self.threads,
             batch_size=self._spec.batch_size,
+            queue_timeout=self.queue_timeout,
             stats=self.stats,
         )
+        self.kv_tokens = self._scheduler.cells.budget
         self._llm = llm
         self._worker = threading.Thread(
             target=self._scheduler.run, args=(self._jobs,), name=f"engine-{self.name}", daemon=True
         )
         self._worker.start()
+
+    def _kv_budget(self, model: Any, window: int) -> int:
+        """Cells of the shared KV cache: ``kv_tokens``, else ``kv_mb`` converted, else one window."""
+        if self._spec.kv_tokens:
+            return self._spec.kv_tokens
+        if self._spec.kv_mb:
+            return max(256, int(self._spec.kv_mb * 1024 * 1024 / kv_bytes_per_token(model)))
+        return window
 
     # ---- prompts -------------------------------------------------------------------------
 
@@ -163,6 +194,9 @@ class LlamaCppEngine(Engine):
             raise ContextOverflow(
                 f"The prompt has {len(prompt.tokens)} tokens; the context holds {self.context_length}."
             )
+        waiting = len(self._scheduler.waiting) if self._scheduler else 0
+        if waiting + self._jobs.qsize() >= self.max_queue:
+            raise EngineBusy("Too many requests, please wait before trying again.")
         job = _Job(prompt, params, cancel, asyncio.get_running_loop(), asyncio.Queue())
         try:
             self._jobs.put_nowait(job)
@@ -171,11 +205,12 @@ class LlamaCppEngine(Engine):
         return Generation(job)
 
     def activity(self) -> dict[str, int]:
-        scheduler = self._scheduler
-        return {
-            "active_sequences": len(scheduler.active) if scheduler else 0,
-            "queued": self._jobs.qsize(),
-        }
+        if self._scheduler is None:
+            return {"active_sequences": 0, "waiting": self._jobs.qsize()}
+        usage = self._scheduler.usage()
+        usage["waiting"] += self._jobs.qsize()
+        usage["kv_budget_mb"] = round(usage["kv_budget_tokens"] * kv_bytes_per_token(self._llm.model) / 2**20)
+        return usage
 
     def close(self) -> None:
         if self._worker is not None:

@@ -1,22 +1,38 @@
-"""Continuous batching over llama.cpp's batch API.
+"""Continuous batching over llama.cpp's batch API, in a KV cache of a fixed budget.
 
-One llama.cpp context holds up to ``parallel`` sequences (slots) in a unified KV cache. Each step
-builds one batch: the next token of every generating sequence, then prompt tokens of sequences
-still in prefill (chunked, so a long prompt never stalls running streams), and decodes it with a
-single ``llama_decode``. Sequences join between steps and leave when they finish or their client
-goes away. Each sequence has its own sampler chain (penalties, optional grammar, top-k/top-p/
-min-p, temperature), so a grammar in one stream never touches another.
+One llama.cpp context holds a unified KV cache of ``kv_tokens`` cells shared by up to ``parallel``
+sequences: memory is bounded by the budget, not by slots times the window, so many short conversations run
+together and one long one can still use the model's whole window. Each step builds one batch: the
+next token of every generating sequence, then prompt tokens of sequences still in prefill
+(chunked, so a long prompt never stalls running streams), and decodes it with a single
+``llama_decode``. Each sequence has its own sampler chain (penalties, optional grammar, top-k/
+top-p/min-p, temperature), so a grammar in one stream never touches another.
+
+Cells are accounted exactly (``_Cells``: a reference count per cell, as llama.cpp keeps one set of
+sequence ids per cell). When a step needs more cells than are free:
+
+1. prefixes that idle slots keep for reuse are dropped, least recently used first;
+2. the prefill chunks of the step are shortened;
+3. the newest generating sequence is preempted: its cells are freed and it goes back to the head
+   of the queue with its prompt and everything generated so far, to be recomputed when there is
+   room (its client sees only a pause).
 
 Prefix reuse: a slot keeps its KV after its sequence ends. A new prompt starts from the longest
 prefix any slot holds (copied into its own slot with ``llama_memory_seq_cp``, which in a unified
 cache only tags the cells), so a repeated system prompt, tool list or conversation history is not
 prefilled again.
+
+A request that waits in the queue longer than ``queue_timeout`` seconds is refused with
+``EngineBusy`` rather than left to the client's read timeout (which would make it retry and
+double the load).
 """
 
 from __future__ import annotations
 
 import codecs
+import collections
 import ctypes
+import itertools
 import logging
 import queue
 import time
@@ -27,7 +43,7 @@ import llama_cpp as L
 from llama_cpp._utils import suppress_stdout_stderr
 
 from ...conversation import Finished, Started, TextDelta
-from ..errors import EngineFailed, EngineUnavailable
+from ..errors import EngineBusy, EngineFailed, EngineUnavailable
 from ..prompt_cache import common_prefix
 from ..stops import StopMatcher
 
@@ -42,12 +58,52 @@ DEFAULT_TOP_K = 40
 MIN_P = 0.05
 REPEAT_PENALTY = 1.1
 PENALTY_LAST_N = 64
+IDLE_POLL = 0.05  # seconds between queue checks while requests wait for room
+BUSY = "Too many requests, please wait before trying again."
+
+
+class _Cells:
+    """The KV cache's cells, as llama.cpp counts them: a cell is used while any sequence refers
+    to it. Each slot's cells are listed in position order; copying a prefix shares them."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.refs: dict[int, int] = {}
+        self._ids = itertools.count()
+
+    @property
+    def used(self) -> int:
+        return len(self.refs)
+
+    @property
+    def free(self) -> int:
+        return self.budget - len(self.refs)
+
+    def new(self, n: int) -> list[int]:
+        cells = [next(self._ids) for _ in range(n)]
+        for cell in cells:
+            self.refs[cell] = 1
+        return cells
+
+    def share(self, cells: list[int]) -> list[int]:
+        for cell in cells:
+            self.refs[cell] += 1
+        return list(cells)
+
+    def drop(self, cells: list[int]) -> None:
+        for cell in cells:
+            left = self.refs[cell] - 1
+            if left:
+                self.refs[cell] = left
+            else:
+                del self.refs[cell]
 
 
 @dataclass
 class _Slot:
     seq_id: int
     cached: list[int] = field(default_factory=list)  # tokens whose KV this slot holds, in order
+    cells: list[int] = field(default_factory=list)  # the cells they are in (``_Cells`` ids)
     active: _Sequence | None = None
     last_used: float = 0.0
 
@@ -55,22 +111,31 @@ class _Slot:
 @dataclass
 class _Sequence:
     job: _Job
-    slot: _Slot
-    pending: list[int]  # prompt tokens still to decode
+    tokens: list[int]  # everything to have in the KV before the next sample: prompt (+ generated)
     limit: int  # most tokens it may generate
     sampler: Any
     stops: StopMatcher
     decoder: Any
     cache_read: int
     cache_write: int
+    slot: _Slot | None = None
+    pending: list[int] = field(default_factory=list)  # of ``tokens``, those still to decode
     produced: int = 0
     started: bool = False  # Started sent (with the first token, to wake the caller's loop once)
     next_token: int | None = None  # sampled, not yet decoded into the KV
     batch_index: int = -1  # where its logits are in the current batch
+    admitted: float = 0.0
 
     @property
     def n_prompt(self) -> int:
         return len(self.job.prompt.tokens)
+
+
+@dataclass
+class _Waiting:
+    job: _Job
+    since: float
+    resumed: _Sequence | None = None  # a preempted sequence to recompute
 
 
 class Scheduler:
@@ -81,9 +146,11 @@ class Scheduler:
         model: Any,
         *,
         parallel: int,
+        kv_tokens: int,
         context_length: int,
         threads: int,
         batch_size: int,
+        queue_timeout: float,
         stats: dict[str, int],
     ) -> None:
         self.model = model
@@ -91,54 +158,143 @@ class Scheduler:
         self.n_vocab = L.llama_vocab_n_tokens(self.vocab)
         self.context_length = context_length
         self.batch_size = batch_size
+        self.queue_timeout = queue_timeout
         self.stats = stats
         params = L.llama_context_default_params()
-        # Every slot may fill its whole context: the unified cache is sized for that, so a decode
-        # never runs out of cells mid-generation.
-        params.n_ctx = context_length * parallel
+        params.n_ctx = kv_tokens
         params.n_batch = params.n_ubatch = batch_size
         params.n_seq_max = parallel
         params.n_threads = params.n_threads_batch = threads
         params.kv_unified = True
         params.no_perf = True
-        # llama.cpp warns that a unified cache exceeds the training context; each sequence is held
+        # llama.cpp warns when the cache differs from the training context; each sequence is held
         # to context_length here, so the warning is noise on the user's terminal.
         with suppress_stdout_stderr(disable=False):
             self.ctx = L.llama_init_from_model(model, params)
         if not self.ctx:
             raise RuntimeError("llama.cpp could not create a context (not enough memory for the KV cache?)")
         self.memory = L.llama_get_memory(self.ctx)
+        self.cells = _Cells(L.llama_n_ctx(self.ctx))
         self.batch = L.llama_batch_init(batch_size, 0, parallel)
         self.slots = [_Slot(i) for i in range(parallel)]
         self.active: list[_Sequence] = []
+        self.waiting: collections.deque[_Waiting] = collections.deque()
+        self.preemptions = 0
         self._piece = ctypes.create_string_buffer(256)
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def run(self, jobs: queue.Queue[_Job | None]) -> None:
+        """Serve jobs until a ``None`` arrives on the queue."""
+        while True:
+            if not self._take(jobs):
+                self._shutdown()
+                return
+            self._expire()
+            self._admit_waiting()
+            for seq in [s for s in self.active if s.job.cancel.cancelled]:
+                self.stats["cancelled"] += 1
+                log.info("generation cancelled after %d tokens (client went away)", seq.produced)
+                self._release(seq)
+            if self.active:
+                self._step()
+            elif self.waiting:
+                time.sleep(IDLE_POLL)  # nothing runs, yet something waits: do not spin
+
+    def _take(self, jobs: queue.Queue[_Job | None]) -> bool:
+        """Move new jobs into the waiting line; block only when there is nothing else to do.
+        False once the shutdown marker arrives."""
+        block = not self.active and not self.waiting
+        while True:
+            try:
+                job = jobs.get() if block else jobs.get_nowait()
+            except queue.Empty:
+                return True
+            if job is None:
+                return False
+            self.waiting.append(_Waiting(job, time.monotonic()))
+            block = False
+
+    def _expire(self) -> None:
+        """Refuse what waited too long; forget what its client gave up on."""
+        now = time.monotonic()
+        kept: collections.deque[_Waiting] = collections.deque()
+        for waiting in self.waiting:
+            if waiting.job.cancel.cancelled:
+                self.stats["cancelled"] += 1
+                if waiting.resumed is not None:
+                    L.llama_sampler_free(waiting.resumed.sampler)
+            elif waiting.resumed is None and now - waiting.since > self.queue_timeout:
+                self.stats["refused"] = self.stats.get("refused", 0) + 1
+                waiting.job.emit(EngineBusy(BUSY))
+            else:
+                kept.append(waiting)
+        self.waiting = kept
 
     # ---- admission ---------------------------------------------------------------------------
 
-    def _admit(self, job: _Job) -> None:
-        prompt = job.prompt.tokens
+    def _admit_waiting(self) -> None:
+        """Admit from the head of the line while a slot and the cells for its prompt are free."""
+        while self.waiting:
+            waiting = self.waiting[0]
+            try:
+                admitted = self._admit(waiting)
+            except Exception as exc:
+                self.waiting.popleft()
+                log.exception("could not start a generation")
+                waiting.job.emit(EngineFailed(f"The model failed to start generating: {exc}"))
+                continue
+            if not admitted:
+                return
+            self.waiting.popleft()
+
+    def _admit(self, waiting: _Waiting) -> bool:
+        job = waiting.job
+        seq = waiting.resumed
+        tokens = seq.tokens if seq is not None else job.prompt.tokens
         free = [s for s in self.slots if s.active is None]
-        # The longest prefix of this prompt held anywhere (the last prompt token is always decoded
-        # again, for its logits).
-        source, reused = max(
-            ((s, common_prefix(s.cached, prompt)) for s in self.slots), key=lambda pair: pair[1]
-        )
-        reused = min(reused, len(prompt) - 1)
-        own = [s for s in free if common_prefix(s.cached, prompt) >= reused]
+        if not free:
+            return False
+        source, reused = self._longest_prefix(tokens)
+        if not self._make_room(len(tokens) - reused + 1, keep=source if reused else None):
+            # The prefix it would reuse is in the way: drop it too, if that makes room.
+            if not reused or not self._make_room(len(tokens) + 1, keep=None):
+                return False
+            source, reused = self._longest_prefix(tokens)
+        own = [s for s in free if common_prefix(s.cached, tokens) >= reused]
         slot = own[0] if own and reused > 0 else min(free, key=lambda s: (len(s.cached) > 0, s.last_used))
         if slot is not source and reused > 0:
-            L.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
+            self._forget(slot)
             L.llama_memory_seq_cp(self.memory, source.seq_id, slot.seq_id, 0, reused)
+            slot.cached = list(tokens[:reused])
+            slot.cells = self.cells.share(source.cells[:reused])
         else:
-            L.llama_memory_seq_rm(self.memory, slot.seq_id, reused, -1)
-        slot.cached = list(prompt[:reused])
+            self._truncate(slot, reused)
+        if seq is None:
+            seq = self._new_sequence(job, reused)
+        seq.slot = slot
+        seq.pending = list(tokens[reused:])
+        seq.admitted = time.monotonic()
+        slot.active = seq
+        self.active.append(seq)
+        if seq.limit <= 0:
+            self._finish(seq, "max_tokens")
+        return True
+
+    def _longest_prefix(self, tokens: list[int]) -> tuple[_Slot, int]:
+        """The slot holding the longest prefix of ``tokens`` (the last token is always decoded
+        again, for its logits)."""
+        source, reused = max(((s, common_prefix(s.cached, tokens)) for s in self.slots), key=lambda p: p[1])
+        return source, min(reused, len(tokens) - 1)
+
+    def _new_sequence(self, job: _Job, reused: int) -> _Sequence:
+        prompt = job.prompt.tokens
         params = job.params
         room = self.context_length - len(prompt)
         cache_read = min(reused, job.prompt.cache_prefix)
-        seq = _Sequence(
+        return _Sequence(
             job=job,
-            slot=slot,
-            pending=list(prompt[reused:]),
+            tokens=list(prompt),
             limit=min(params.max_tokens or room, room),
             sampler=self._sampler(params),
             stops=StopMatcher(params.stop_sequences),
@@ -146,10 +302,28 @@ class Scheduler:
             cache_read=cache_read,
             cache_write=job.prompt.cache_prefix - cache_read,
         )
-        slot.active = seq
-        self.active.append(seq)
-        if seq.limit <= 0:
-            self._finish(seq, "max_tokens")
+
+    def _make_room(self, needed: int, keep: _Slot | None) -> bool:
+        """Free cells by dropping idle slots' prefixes, least recently used first (but ``keep``'s)."""
+        idle = sorted(
+            (s for s in self.slots if s.active is None and s.cells and s is not keep),
+            key=lambda s: s.last_used,
+        )
+        for slot in idle:
+            if self.cells.free >= needed:
+                break
+            self._forget(slot)
+        return self.cells.free >= needed
+
+    def _forget(self, slot: _Slot) -> None:
+        self._truncate(slot, 0)
+
+    def _truncate(self, slot: _Slot, keep: int) -> None:
+        if len(slot.cells) > keep:
+            L.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
+            self.cells.drop(slot.cells[keep:])
+            del slot.cells[keep:]
+            del slot.cached[keep:]
 
     def _sampler(self, params: Any) -> Any:
         chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
@@ -174,75 +348,104 @@ class Scheduler:
         add(chain, L.llama_sampler_init_dist(L.LLAMA_DEFAULT_SEED))
         return chain
 
-    # ---- the loop ----------------------------------------------------------------------------
-
-    def run(self, jobs: queue.Queue[_Job | None]) -> None:
-        """Serve jobs until a ``None`` arrives on the queue."""
-        while True:
-            # Block for work only when idle; otherwise take what arrived since the last step.
-            while any(s.active is None for s in self.slots):
-                try:
-                    job = jobs.get(block=not self.active)
-                except queue.Empty:
-                    break
-                if job is None:
-                    self._shutdown()
-                    return
-                if job.cancel.cancelled:
-                    self.stats["cancelled"] += 1
-                    continue
-                try:
-                    self._admit(job)
-                except Exception as exc:
-                    log.exception("could not start a generation")
-                    job.emit(EngineFailed(f"The model failed to start generating: {exc}"))
-            for seq in [s for s in self.active if s.job.cancel.cancelled]:
-                self.stats["cancelled"] += 1
-                log.info("generation cancelled after %d tokens (client went away)", seq.produced)
-                self._release(seq)
-            if self.active:
-                self._step()
+    # ---- one step ----------------------------------------------------------------------------
 
     def _step(self) -> None:
+        planned = self._plan()
+        if not planned:
+            return
         batch = self.batch
         batch.n_tokens = 0
-
-        def add(token: int, seq: _Sequence, logits: bool) -> None:
-            i = batch.n_tokens
-            batch.token[i] = token
-            batch.pos[i] = len(seq.slot.cached)
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = seq.slot.seq_id
-            batch.logits[i] = logits
-            batch.n_tokens += 1
-            seq.slot.cached.append(token)
-            if logits:
-                seq.batch_index = i
-
-        for seq in self.active:
-            seq.batch_index = -1
-            if seq.next_token is not None:
-                add(seq.next_token, seq, True)
-                seq.next_token = None
-        budget = self.batch_size - batch.n_tokens
-        for seq in self.active:
-            if budget <= 0:
-                break
-            if seq.pending:
-                chunk, seq.pending = seq.pending[:budget], seq.pending[budget:]
-                for j, token in enumerate(chunk):
-                    add(token, seq, not seq.pending and j == len(chunk) - 1)
-                budget -= len(chunk)
-        if batch.n_tokens == 0:
-            return
+        for seq, tokens, logits_at_end in planned:
+            assert seq.slot is not None
+            position = len(seq.slot.cached)
+            for j, token in enumerate(tokens):
+                i = batch.n_tokens
+                batch.token[i] = token
+                batch.pos[i] = position + j
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = seq.slot.seq_id
+                last = j == len(tokens) - 1
+                batch.logits[i] = logits_at_end and last
+                if logits_at_end and last:
+                    seq.batch_index = i
+                batch.n_tokens += 1
         rc = L.llama_decode(self.ctx, batch)
+        if rc == 1:  # no room for the batch after all: make some, then try again next step
+            log.info("KV cache full for a %d-token batch; making room", batch.n_tokens)
+            if not self._make_room(self.cells.budget, keep=None):
+                self._preempt_newest()
+            return
         if rc != 0:
             self._fail_batch(rc)
             return
-        for seq in list(self.active):
-            if seq.batch_index >= 0:
+        for seq, tokens, _ in planned:  # commit what the decode stored
+            assert seq.slot is not None
+            seq.slot.cached.extend(tokens)
+            seq.slot.cells.extend(self.cells.new(len(tokens)))
+            if seq.next_token is not None:
+                seq.next_token = None
+            else:
+                del seq.pending[: len(tokens)]
+        for seq, _, logits_at_end in planned:
+            if logits_at_end and seq in self.active:
                 token = L.llama_sampler_sample(seq.sampler, self.ctx, seq.batch_index)
                 self._accept(seq, token)
+
+    def _plan(self) -> list[tuple[_Sequence, list[int], bool]]:
+        """What this step decodes: each generating sequence's next token, then prompt chunks, as
+        far as free cells allow (making room, and preempting, when even the next tokens do not fit)."""
+        while True:
+            decoding = [s for s in self.active if s.next_token is not None]
+            if self.cells.free >= len(decoding) or self._make_room(len(decoding), keep=None):
+                break
+            if not self._preempt_newest():
+                return []
+        planned: list[tuple[_Sequence, list[int], bool]] = []
+        for seq in decoding:
+            assert seq.next_token is not None
+            planned.append((seq, [seq.next_token], True))
+        prefilling = [s for s in self.active if s.next_token is None and s.pending]
+        wanted = len(decoding) + sum(len(s.pending) for s in prefilling)
+        if self.cells.free < wanted:
+            self._make_room(wanted, keep=None)  # as much as idle prefixes give
+        budget = min(self.batch_size, self.cells.free) - len(decoding)
+        for seq in prefilling:
+            if budget <= 0:
+                break
+            chunk = seq.pending[:budget]
+            planned.append((seq, chunk, len(chunk) == len(seq.pending)))
+            budget -= len(chunk)
+        if not planned and self.active:
+            # Every sequence is in prefill and not one token fits: the newest goes back in line.
+            self._preempt_newest()
+        return planned
+
+    def _preempt_newest(self) -> bool:
+        """Free the newest sequence's cells; it waits at the head of the line to be recomputed
+        (its prompt and what it generated so far), its client seeing only a pause."""
+        candidates = [s for s in self.active if s.slot is not None]
+        if len(candidates) <= 1 and not self.waiting:
+            if candidates and self.cells.free == 0:
+                # A lone sequence filled the whole cache: it ends at its window.
+                self._finish(candidates[0], "max_tokens")
+                return True
+            return False
+        seq = max(candidates, key=lambda s: s.admitted)
+        slot = seq.slot
+        assert slot is not None
+        done = slot.cached + ([seq.next_token] if seq.next_token is not None else [])
+        seq.tokens = done + [t for t in seq.pending if seq.next_token is None]
+        seq.next_token = None
+        slot.active = None
+        slot.last_used = time.monotonic()
+        self._forget(slot)
+        seq.slot = None
+        self.active.remove(seq)
+        self.waiting.appendleft(_Waiting(seq.job, time.monotonic(), resumed=seq))
+        self.preemptions += 1
+        log.info("KV cache full: a %d-token sequence waits to be recomputed", len(seq.tokens))
+        return True
 
     def _accept(self, seq: _Sequence, token: int) -> None:
         if L.llama_vocab_is_eog(self.vocab, token):
@@ -282,17 +485,19 @@ class Scheduler:
 
     def _release(self, seq: _Sequence) -> None:
         L.llama_sampler_free(seq.sampler)
-        seq.slot.active = None
-        seq.slot.last_used = time.monotonic()
-        self.active.remove(seq)
+        if seq.slot is not None:
+            seq.slot.active = None
+            seq.slot.last_used = time.monotonic()
+        if seq in self.active:
+            self.active.remove(seq)
 
     def _fail_batch(self, rc: int) -> None:
         """A failed decode leaves the batch's KV state unknown: fail those sequences, forget their
         slots' caches, and carry on with the next requests."""
         log.error("llama_decode failed with %d", rc)
         for seq in list(self.active):
-            L.llama_memory_seq_rm(self.memory, seq.slot.seq_id, -1, -1)
-            seq.slot.cached = []
+            if seq.slot is not None:
+                self._forget(seq.slot)
             self.stats["failed"] += 1
             seq.job.emit(EngineFailed("The model failed to generate (decode error)."))
             self._release(seq)
@@ -301,5 +506,17 @@ class Scheduler:
         for seq in list(self.active):
             seq.job.emit(EngineUnavailable("The server is shutting down."))
             self._release(seq)
+        for waiting in self.waiting:
+            waiting.job.emit(EngineUnavailable("The server is shutting down."))
         L.llama_batch_free(self.batch)
         L.llama_free(self.ctx)
+
+    def usage(self) -> dict[str, int]:
+        """For health: the cache and the line (read from another thread: plain counters)."""
+        return {
+            "kv_budget_tokens": self.cells.budget,
+            "kv_used_tokens": self.cells.used,
+            "active_sequences": len(self.active),
+            "waiting": len(self.waiting),
+            "preemptions": self.preemptions,
+        }
