@@ -1,6 +1,6 @@
 """Aggregate generation speed under concurrency, and cached-prefix first-token time, vs the raw engine.
 
-Run: .venv/bin/python bench/concurrency.py [--levels 1,4,8] [--tokens 64] [--threads 2] [--parallel 4]
+Run: .venv/bin/python bench/concurrency.py [--levels 1,4,8] [--tokens 64] [--threads 2] [--parallel 16]
 
 1. N concurrent ConverseStream requests (N in --levels) of up to --tokens tokens each through
    boto3; aggregate = output tokens / wall time. The raw baseline is llama.cpp's batch API driven
@@ -123,7 +123,7 @@ class RawEngine:
         self.L = L
         self.llm = Llama(model_path=bundled_model_path(), n_ctx=256, n_threads=1, verbose=False)
         params = L.llama_context_default_params()
-        params.n_ctx = 8192 * parallel
+        params.n_ctx = 8192 * min(parallel, 8)  # the raw baseline: room for every stream it runs
         params.n_batch = params.n_ubatch = 512
         params.n_seq_max = parallel
         params.n_threads = params.n_threads_batch = threads
@@ -212,7 +212,7 @@ def main() -> None:
     parser.add_argument("--levels", default="1,4,8")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--parallel", type=int, default=16)  # the server's default
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
