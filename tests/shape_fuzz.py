@@ -39,7 +39,10 @@ MODEL_IDS = [
     "openai.gpt-oss-20b-1:0",
     "stability.sd3-5-large-v1:0",
 ]
-KINDS = ("plausible", "wrong_type", "missing", "extra", "huge", "bad_utf8", "garbage", "nested", "path")
+KINDS = (
+    "plausible", "wrong_type", "missing", "extra", "huge", "bad_utf8", "garbage", "nested", "nested_member", "path",
+)  # fmt: skip
+DEEP = "__deeply_nested_json__"
 _WEIRD = [
     "",
     " ",
@@ -160,11 +163,15 @@ class ShapeFuzzer:
             params.pop(rng.choice(shape.required_members), None)
         elif kind == "extra":
             params["unexpectedMember" + self._string(1, 5)] = self.wrong()
+        elif kind == "nested_member":
+            self._nest_inside(op, params)
         elif kind == "huge" and shape is not None:
             strings = [n for n, m in shape.members.items() if m.type_name in ("string", "blob")]
             if strings:
                 params[rng.choice(strings)] = "A" * rng.choice([10_000, 300_000, 2_000_000])
         method, path, headers, body = self._layout(op, params, kind)
+        if kind == "nested_member":
+            body = body.replace(json.dumps(DEEP).encode(), self.deep_json())
         if kind == "bad_utf8":
             body = (
                 body[: len(body) // 2]
@@ -199,6 +206,41 @@ class ShapeFuzzer:
                     self._string(1, 6): self.wrong(),
                 }
             )
+
+    def _nest_inside(self, op: OperationModel, params: dict[str, Any]) -> None:
+        """Deep but parseable JSON (a few hundred levels) inside a member that takes any JSON: a
+        document member, or the InvokeModel body's messages and tool schemas."""
+        deep = DEEP  # replaced by the nested JSON text once the body is laid out (json.dumps
+        # itself cannot write JSON as deep as the server must read)
+        shape = op.input_shape
+        documents = (
+            [n for n, m in shape.members.items() if m.metadata.get("document")] if shape is not None else []
+        )
+        if documents:
+            params[self.rng.choice(documents)] = {"nested": deep}
+        if op.name in ("Converse", "ConverseStream"):
+            params["additionalModelRequestFields"] = {"top_k": deep}
+            spec = {"name": "t", "inputSchema": {"json": {"type": "object", "properties": {"p": deep}}}}
+            params["toolConfig"] = {"tools": [{"toolSpec": spec}]}
+        if op.name in ("InvokeModel", "InvokeModelWithResponseStream"):
+            tool = {"name": "t", "input_schema": {"type": "object", "properties": {"p": deep}}}
+            body = {
+                "anthropic_version": "bedrock-2023-05-31",
+                "max_tokens": 4,
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "x": deep}]}],
+                "tools": [tool],
+            }
+            params["body"] = json.dumps(body)
+
+    def deep_json(self) -> bytes:
+        """JSON nested 100, 400 or 900 levels deep (objects and arrays mixed)."""
+        text, closing = "", []
+        for _ in range(self.rng.choice([100, 400, 900])):
+            if self.rng.random() < 0.5:
+                text, closing = text + '{"a":', [*closing, "}"]
+            else:
+                text, closing = text + "[", [*closing, "]"]
+        return (text + '"x"' + "".join(reversed(closing))).encode()
 
     @staticmethod
     def _any_string() -> Shape:
@@ -270,8 +312,10 @@ def send(client: httpx.Client, case: Case) -> Outcome:
     read an answer once its own send failed) is status 0, not a failure."""
     try:
         return _send(client, case)
-    except (httpx.LocalProtocolError, httpx.RemoteProtocolError, httpx.WriteError):
+    except (httpx.LocalProtocolError, httpx.WriteError):  # refused while the client was still sending
         return Outcome(case, 0, "connection closed", False)
+    except httpx.RemoteProtocolError as exc:  # an answer cut short is a failure
+        return Outcome(case, 0, f"cut short: {exc}", True)
 
 
 def _send(client: httpx.Client, case: Case) -> Outcome:
@@ -288,8 +332,11 @@ def _send(client: httpx.Client, case: Case) -> Outcome:
                         error = str(kind)
         else:
             response.read()
-    # 501: an operation (or a model's body) Outcrop does not serve yet; 503 ServiceUnavailable: a
-    # model still loading. Anything else from 500 up, or an internal error inside a stream, fails.
-    allowed = status == 501 or (status == 503 and error == "ServiceUnavailableException")
-    failed = (status >= 500 and not allowed) or error.lower() == "internalserverexception"
+    # 501: an operation (or a model's body) Outcrop does not serve yet. Anything else from 500 up
+    # (a 503 too: the model is loaded before the first case), a model error (424: the engine's
+    # own failure, with the embedded model), or an error inside a stream, fails.
+    in_stream = error[:1].islower()
+    failed = (
+        (status >= 500 and status != 501) or status == 424 or (in_stream and error != "throttlingException")
+    )
     return Outcome(case, status, error, failed)

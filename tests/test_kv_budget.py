@@ -144,8 +144,9 @@ def test_waiting_too_long_is_throttled_not_timed_out(tmp_path: Path) -> None:
             )
         )
         long.start()
-        while not engine(srv)["active_sequences"]:
-            pass
+        deadline = time.monotonic() + 60
+        while not engine(srv)["active_sequences"] and time.monotonic() < deadline:
+            time.sleep(0.05)
         with pytest.raises(ClientError) as caught:
             runtime.converse(
                 modelId=MODEL,

@@ -74,6 +74,8 @@ class Settings:
     tls_key: str | None = None
     # Names the server answers to besides loopback's (DNS-rebinding protection; "*": any).
     allowed_hosts: list[str] = field(default_factory=list)
+    # Web origins (scheme://host:port) allowed to send state-changing requests besides the server's own.
+    allowed_origins: list[str] = field(default_factory=list)
     # Where durable state (guardrails) lives, as SQLite files.
     state_dir: str = field(default_factory=lambda: str(Path.home() / ".local/share/outcrop"))
 
@@ -153,6 +155,8 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
             setattr(settings, key, int(data[key]))
     if "allowed_hosts" in data:
         settings.allowed_hosts = [str(h) for h in data["allowed_hosts"]]
+    if "allowed_origins" in data:
+        settings.allowed_origins = [str(o) for o in data["allowed_origins"]]
     if "shutdown_grace_seconds" in data:
         settings.shutdown_grace_seconds = float(data["shutdown_grace_seconds"])
     if "queue_timeout_seconds" in data:
@@ -211,6 +215,8 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
             setattr(settings, attr, int(env[key]))
     if env.get("OUTCROP_ALLOWED_HOSTS"):
         settings.allowed_hosts = [h.strip() for h in env["OUTCROP_ALLOWED_HOSTS"].split(",") if h.strip()]
+    if env.get("OUTCROP_ALLOWED_ORIGINS"):
+        settings.allowed_origins = [o.strip() for o in env["OUTCROP_ALLOWED_ORIGINS"].split(",") if o.strip()]
     if "OUTCROP_QUEUE_TIMEOUT" in env:
         settings.queue_timeout_seconds = float(env["OUTCROP_QUEUE_TIMEOUT"])
     if "OUTCROP_SHUTDOWN_GRACE" in env:

@@ -36,5 +36,9 @@ class EngineFailed(EngineError):
     from its remote server)."""
 
 
+class EngineInternal(EngineError):
+    """Outcrop's own engine code failed (a bug, not the model): the requests it held are ended."""
+
+
 class ContextOverflow(EngineError):
     """The prompt does not fit the served model's context window."""

@@ -150,6 +150,7 @@ class OutcropApp:
                 status = 503
             raise
         except RecursionError:  # a document or schema nested deeper than Python recurses
+            log.warning("request %s nested too deeply for recursion", request_id, exc_info=True)
             status = 400
             await _send_error(send, ValidationException(TOO_DEEP), request_id)
         except EngineError as exc:  # an engine failing outside the pipeline (a guardrail's detector)

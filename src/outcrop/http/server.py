@@ -17,9 +17,12 @@ import logging
 import signal
 import socket
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO, Any
 
 from granian.constants import HTTPModes, Interfaces, SSLProtocols
 from granian.server.embed import Server as GranianServer
@@ -44,7 +47,7 @@ async def _load_models(services: Services) -> None:
         started = time.perf_counter()
         log.info("Loading model %s …", name)
         with _loading_display(name):
-            await loop.run_in_executor(None, engine.load)
+            await _in_daemon_thread(loop, engine.load)
         log.info(
             "Model %s ready in %.1f s (%s, context %d tokens, %d threads)",
             name,
@@ -53,6 +56,31 @@ async def _load_models(services: Services) -> None:
             engine.context_length,
             engine.threads,
         )
+
+
+def _in_daemon_thread(loop: asyncio.AbstractEventLoop, work: Callable[[], None]) -> asyncio.Future[None]:
+    """Run ``work`` in a daemon thread: a model still loading never holds up an exit (the
+    default executor's threads are joined when the loop closes, so a second Ctrl-C would wait)."""
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(exc: BaseException | None) -> None:
+        if done.done():
+            return
+        if exc is None:
+            done.set_result(None)
+        else:
+            done.set_exception(exc)
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the awaiting side, whatever it was
+            loop.call_soon_threadsafe(settle, exc)
+        else:
+            loop.call_soon_threadsafe(settle, None)
+
+    threading.Thread(target=run, name="model-loader", daemon=True).start()
+    return done
 
 
 @contextlib.contextmanager
@@ -106,28 +134,68 @@ class PortTaken(Exception):
     """Something already listens on the address and port Outcrop was asked to serve on."""
 
 
-def claim_port(host: str, port: int) -> None:
-    """Refuse a port another process listens on. Granian binds with SO_REUSEPORT, with which the
-    kernel would let a second server bind the same port and split connections between the two;
-    a plain bind (SO_REUSEADDR only, so connections left in TIME_WAIT do not count) fails instead."""
-    for family, _, _, _, address in socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    ):
+def bind_address(host: str) -> str:
+    """The IP address to listen on (the HTTP server takes only addresses: ``localhost`` resolves)."""
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise PortTaken(f"cannot listen on {host}: {exc.strerror or exc}") from None
+    return str(found[0][4][0])
+
+
+def claim_port(host: str, port: int) -> IO[str] | None:
+    """Refuse a port another process listens on, or is about to. Granian binds with SO_REUSEPORT,
+    with which the kernel would let a second server bind the same port and split connections
+    between the two; a plain bind (SO_REUSEADDR only, so connections left in TIME_WAIT do not
+    count) fails instead. A lock file held for the process's life covers two servers starting at
+    the same moment. Returns the lock, to keep open."""
+    lock = _lock(host, port)
+    try:
+        for family, _, _, _, address in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            _probe(family, address, host, port)
+    except PortTaken:
+        if lock is not None:
+            lock.close()
+        raise
+    return lock
+
+
+def _probe(family: int, address: Any, host: str, port: int) -> None:
+    try:
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(address)
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise PortTaken(
-                        f"{host}:{port} is already in use (another outcrop serve?). Stop it, or choose "
-                        "another port with --port."
-                    ) from None
-                raise PortTaken(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            probe.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortTaken(_in_use(host, port)) from None
+        raise PortTaken(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _in_use(host: str, port: int) -> str:
+    advice = "Stop it, or choose another port with --port."
+    return f"{host}:{port} is already in use (another outcrop serve?). {advice}"
+
+
+def _lock(host: str, port: int) -> IO[str] | None:
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: the bind probe alone
+        return None
+    path = Path(tempfile.gettempdir()) / f"outcrop-{host.replace(':', '_')}-{port}.lock"
+    handle = open(path, "a")  # noqa: SIM115 - held open for the life of the process
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise PortTaken(_in_use(host, port)) from None
+    return handle
 
 
 async def run(settings: Settings) -> None:
-    claim_port(settings.host, settings.port)
+    address = bind_address(settings.host)
+    port_lock = claim_port(address, settings.port)
     services = Services.build(settings)
     app = OutcropApp(services)
     granian_log = logging.getLogger("granian")
@@ -135,7 +203,7 @@ async def run(settings: Settings) -> None:
     granian_log.setLevel(logging.WARNING)
     server = GranianServer(
         app,
-        address=settings.host,
+        address=address,
         port=settings.port,
         interface=Interfaces.ASGINL,  # lifespan is not needed: start-up and shutdown live here
         http=HTTPModes.auto,
@@ -174,6 +242,8 @@ async def run(settings: Settings) -> None:
     if stopping.timer is not None:
         stopping.timer.cancel()
     services.close()
+    if port_lock is not None:
+        port_lock.close()
     log.info("Outcrop stopped.")
     if failed:
         raise SystemExit(1)

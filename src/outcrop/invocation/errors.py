@@ -10,12 +10,14 @@ from ..engines.errors import (
     EngineBusy,
     EngineError,
     EngineFailed,
+    EngineInternal,
     EngineLoading,
     EngineTimeout,
     EngineUnavailable,
 )
 from ..protocol.errors import (
     BedrockError,
+    InternalServerException,
     ModelErrorException,
     ModelTimeoutException,
     ServiceUnavailableException,
@@ -37,6 +39,8 @@ def aws_error(error: EngineError) -> BedrockError:
         return ModelTimeoutException(error.message)
     if isinstance(error, EngineFailed):
         return ModelErrorException(error.message)
+    if isinstance(error, EngineInternal):
+        return InternalServerException("Internal server error")
     if isinstance(error, ContextOverflow):
         return ValidationException(TOO_LONG)
     if isinstance(error, EngineLoading | EngineUnavailable):

@@ -11,6 +11,8 @@ stream's events. Handlers in ``api/runtime`` only parse, call it, and frame the 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +46,8 @@ from .render import Generation, Prepared, answer_events, render_answer, render_s
 
 if TYPE_CHECKING:
     from ..services import Services
+
+log = logging.getLogger("outcrop.invocation")
 
 
 class Pipeline:
@@ -87,7 +91,11 @@ class Pipeline:
             error = aws_error(exc)
             await recorder.fail(error)
             raise error from None
+        except asyncio.CancelledError:  # ended from outside (a shutdown past its grace period)
+            await asyncio.shield(recorder.finish(response=None, cancelled=True))
+            raise
         except RecursionError:
+            log.warning("a request nested too deeply for recursion", exc_info=True)
             too_deep = ValidationException(TOO_DEEP)
             await recorder.fail(too_deep)
             raise too_deep from None

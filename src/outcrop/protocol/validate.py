@@ -19,18 +19,35 @@ from botocore.model import Shape, StructureShape
 from .errors import ValidationException
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, depth: int = 0) -> str:
+    """A value as AWS's validation messages show it (Java's toString); deep values are elided."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, bytes):
         return f"java.nio.HeapByteBuffer[pos=0 lim={len(value)} cap={len(value)}]"
+    if isinstance(value, list | dict) and depth >= _SHOW_DEPTH:
+        return "[...]" if isinstance(value, list) else "{...}"
     if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
+        return "[" + ", ".join(_show(v, depth + 1) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}={_show(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}={_show(v, depth + 1)}" for k, v in value.items()) + "}"
     return str(value)
+
+
+_SHOW_DEPTH = 32
+
+
+class _Failure:
+    """The start of a constraint message, rendered only when a constraint fails."""
+
+    def __init__(self, value: Any, path: str) -> None:
+        self.value, self.path = value, path
+
+    @property
+    def text(self) -> str:
+        return f"Value '{_show(self.value)}' at '{self.path}' failed to satisfy constraint: Member must"
 
 
 @functools.cache
@@ -46,28 +63,28 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
         return
     meta = shape.metadata
     kind = shape.type_name
-    fail = f"Value '{_show(value)}' at '{path}' failed to satisfy constraint: Member must"
+    fail = _Failure(value, path)
     if kind == "string":
         if "enum" in meta and value not in meta["enum"]:
-            errors.append(f"{fail} satisfy enum value set: [{', '.join(meta['enum'])}]")
+            errors.append(f"{fail.text} satisfy enum value set: [{', '.join(meta['enum'])}]")
         if "min" in meta and len(value) < meta["min"]:
-            errors.append(f"{fail} have length greater than or equal to {meta['min']}")
+            errors.append(f"{fail.text} have length greater than or equal to {meta['min']}")
         if "max" in meta and len(value) > meta["max"]:
-            errors.append(f"{fail} have length less than or equal to {meta['max']}")
+            errors.append(f"{fail.text} have length less than or equal to {meta['max']}")
         if "pattern" in meta:
             compiled = _pattern(meta["pattern"])
             if compiled is not None and not compiled.fullmatch(value):
-                errors.append(f"{fail} satisfy regular expression pattern: {meta['pattern']}")
+                errors.append(f"{fail.text} satisfy regular expression pattern: {meta['pattern']}")
     elif kind in ("integer", "long", "float", "double"):
         if "min" in meta and value < meta["min"]:
-            errors.append(f"{fail} have value greater than or equal to {_show(meta['min'])}")
+            errors.append(f"{fail.text} have value greater than or equal to {_show(meta['min'])}")
         if "max" in meta and value > meta["max"]:
-            errors.append(f"{fail} have value less than or equal to {_show(meta['max'])}")
+            errors.append(f"{fail.text} have value less than or equal to {_show(meta['max'])}")
     elif kind in ("list", "map", "blob"):
         if "min" in meta and len(value) < meta["min"]:
-            errors.append(f"{fail} have length greater than or equal to {meta['min']}")
+            errors.append(f"{fail.text} have length greater than or equal to {meta['min']}")
         if "max" in meta and len(value) > meta["max"]:
-            errors.append(f"{fail} have length less than or equal to {meta['max']}")
+            errors.append(f"{fail.text} have length less than or equal to {meta['max']}")
         if kind == "list":
             member = shape.member
             for i, item in enumerate(value):

@@ -12,8 +12,9 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import llama_cpp as L
@@ -39,6 +40,7 @@ class _Job:
     cancel: Cancellation
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue[EngineEvent | BaseException]
+    submitted: float = field(default_factory=time.monotonic)  # its place in line, and its wait
 
     def emit(self, *items: EngineEvent | BaseException) -> None:
         """Hand events to the request's event loop (one wake-up for all of them)."""
@@ -71,10 +73,14 @@ class Generation:
             self._job.cancel.cancel()
 
 
-def kv_bytes_per_token(model: Any) -> int:
-    """A token's keys and values over every layer, in f16 (the cache's type)."""
+def kv_bytes_per_token(model: Any, metadata: dict[str, str]) -> int:
+    """A token's keys and values over every layer, in f16 (the cache's type). The key and value
+    sizes come from the GGUF's metadata where it states them (Qwen3, Gemma: not n_embd / n_head)."""
+    arch = metadata.get("general.architecture", "")
     n_embd_head = L.llama_model_n_embd(model) // max(1, L.llama_model_n_head(model))
-    return 2 * L.llama_model_n_layer(model) * n_embd_head * L.llama_model_n_head_kv(model) * 2
+    key = int(metadata.get(f"{arch}.attention.key_length", n_embd_head))
+    value = int(metadata.get(f"{arch}.attention.value_length", n_embd_head))
+    return L.llama_model_n_layer(model) * L.llama_model_n_head_kv(model) * (key + value) * 2
 
 
 class LlamaCppEngine(Engine):
@@ -88,6 +94,7 @@ class LlamaCppEngine(Engine):
         self.max_queue = max_queue
         self.queue_timeout = queue_timeout
         self.kv_tokens = 0  # the KV cache's budget, known once loaded
+        self.kv_mb = 0
         budget = DEFAULT_FIT_TOKENS if model.fit_tokens is None else model.fit_tokens
         self.fit_tokens = budget or None
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
@@ -125,14 +132,15 @@ class LlamaCppEngine(Engine):
             bos_token=vocab.token_get_text(llm.token_bos()),
         )
         window = self._spec.context_length or llm._model.n_ctx_train()
-        self.kv_tokens = self._kv_budget(llm.model, window)
+        per_token = kv_bytes_per_token(llm.model, llm.metadata)
+        self.kv_tokens = self._kv_budget(per_token, window)
         if self.kv_tokens < window:
             log.warning(
                 "model %s: the KV budget (%d tokens) is smaller than its window (%d): requests are held to "
                 "the budget", self.name, self.kv_tokens, window,
             )  # fmt: skip
         self.context_length = min(window, self.kv_tokens)
-        self._scheduler = Scheduler(
+        scheduler = Scheduler(
             llm.model,
             parallel=self.parallel,
             kv_tokens=self.kv_tokens,
@@ -142,19 +150,21 @@ class LlamaCppEngine(Engine):
             queue_timeout=self.queue_timeout,
             stats=self.stats,
         )
-        self.kv_tokens = self._scheduler.cells.budget
+        self.kv_tokens = scheduler.cells.budget
+        self.kv_mb = round(self.kv_tokens * per_token / 2**20)
+        self._scheduler = scheduler
         self._llm = llm
         self._worker = threading.Thread(
-            target=self._scheduler.run, args=(self._jobs,), name=f"engine-{self.name}", daemon=True
+            target=scheduler.run, args=(self._jobs,), name=f"engine-{self.name}", daemon=True
         )
         self._worker.start()
 
-    def _kv_budget(self, model: Any, window: int) -> int:
+    def _kv_budget(self, per_token: int, window: int) -> int:
         """Cells of the shared KV cache: ``kv_tokens``, else ``kv_mb`` converted, else one window."""
         if self._spec.kv_tokens:
             return self._spec.kv_tokens
         if self._spec.kv_mb:
-            return max(256, int(self._spec.kv_mb * 1024 * 1024 / kv_bytes_per_token(model)))
+            return max(256, int(self._spec.kv_mb * 1024 * 1024 / per_token))
         return window
 
     # ---- prompts -------------------------------------------------------------------------
@@ -209,7 +219,7 @@ class LlamaCppEngine(Engine):
             return {"active_sequences": 0, "waiting": self._jobs.qsize()}
         usage = self._scheduler.usage()
         usage["waiting"] += self._jobs.qsize()
-        usage["kv_budget_mb"] = round(usage["kv_budget_tokens"] * kv_bytes_per_token(self._llm.model) / 2**20)
+        usage["kv_budget_mb"] = self.kv_mb
         return usage
 
     def close(self) -> None:

@@ -9,13 +9,16 @@ next token of every generating sequence, then prompt tokens of sequences still i
 top-p/min-p, temperature), so a grammar in one stream never touches another.
 
 Cells are accounted exactly (``_Cells``: a reference count per cell, as llama.cpp keeps one set of
-sequence ids per cell). When a step needs more cells than are free:
+sequence ids per cell). A request is admitted when a slot is free and the cells its prompt needs
+are free besides those the prompts already admitted will take. When a step still needs more cells
+than are free (generations growing):
 
 1. prefixes that idle slots keep for reuse are dropped, least recently used first;
 2. the prefill chunks of the step are shortened;
-3. the newest generating sequence is preempted: its cells are freed and it goes back to the head
-   of the queue with its prompt and everything generated so far, to be recomputed when there is
-   room (its client sees only a pause).
+3. the latest-arrived sequence is preempted: its cells are freed and it goes back to the head of the
+   line with its prompt and everything generated so far, to be recomputed when there is room
+   (a client whose answer had started sees only a pause; one whose answer had not may still be
+   refused at the queue-time bound).
 
 Prefix reuse: a slot keeps its KV after its sequence ends. A new prompt starts from the longest
 prefix any slot holds (copied into its own slot with ``llama_memory_seq_cp``, which in a unified
@@ -43,7 +46,7 @@ import llama_cpp as L
 from llama_cpp._utils import suppress_stdout_stderr
 
 from ...conversation import Finished, Started, TextDelta
-from ..errors import EngineBusy, EngineFailed, EngineUnavailable
+from ..errors import EngineBusy, EngineFailed, EngineInternal, EngineUnavailable
 from ..prompt_cache import common_prefix
 from ..stops import StopMatcher
 
@@ -124,7 +127,6 @@ class _Sequence:
     started: bool = False  # Started sent (with the first token, to wake the caller's loop once)
     next_token: int | None = None  # sampled, not yet decoded into the KV
     batch_index: int = -1  # where its logits are in the current batch
-    admitted: float = 0.0
 
     @property
     def n_prompt(self) -> int:
@@ -134,7 +136,6 @@ class _Sequence:
 @dataclass
 class _Waiting:
     job: _Job
-    since: float
     resumed: _Sequence | None = None  # a preempted sequence to recompute
 
 
@@ -180,16 +181,23 @@ class Scheduler:
         self.active: list[_Sequence] = []
         self.waiting: collections.deque[_Waiting] = collections.deque()
         self.preemptions = 0
+        self.refused_batches = 0  # llama_decode found no room where the accounting saw some
         self._piece = ctypes.create_string_buffer(256)
 
     # ---- the loop ----------------------------------------------------------------------------
 
     def run(self, jobs: queue.Queue[_Job | None]) -> None:
         """Serve jobs until a ``None`` arrives on the queue."""
-        while True:
-            if not self._take(jobs):
-                self._shutdown()
-                return
+        while self.tick(jobs):
+            pass
+        self._shutdown()
+
+    def tick(self, jobs: queue.Queue[_Job | None], *, block: bool = True) -> bool:
+        """One turn of the loop: take new jobs, admit, decode one step. False at shutdown. An
+        unexpected error ends the requests held and resets the cache; the loop goes on."""
+        try:
+            if not self._take(jobs, block=block):
+                return False
             self._expire()
             self._admit_waiting()
             for seq in [s for s in self.active if s.job.cancel.cancelled]:
@@ -198,37 +206,60 @@ class Scheduler:
                 self._release(seq)
             if self.active:
                 self._step()
-            elif self.waiting:
+            elif self.waiting and block:
                 time.sleep(IDLE_POLL)  # nothing runs, yet something waits: do not spin
+        except Exception:
+            log.exception("the engine's scheduler failed; ending the requests it held")
+            self._reset()
+        return True
 
-    def _take(self, jobs: queue.Queue[_Job | None]) -> bool:
+    def _reset(self) -> None:
+        error = EngineInternal("The engine failed while serving this request.")
+        for seq in list(self.active):
+            self.stats["failed"] += 1
+            seq.job.emit(error)
+            self._release(seq)
+        for waiting in self.waiting:
+            waiting.job.emit(error)
+            if waiting.resumed is not None:
+                L.llama_sampler_free(waiting.resumed.sampler)
+        self.waiting.clear()
+        for slot in self.slots:
+            L.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
+            slot.cached, slot.cells, slot.active = [], [], None
+        self.cells = _Cells(self.cells.budget)
+
+    def _take(self, jobs: queue.Queue[_Job | None], *, block: bool = True) -> bool:
         """Move new jobs into the waiting line; block only when there is nothing else to do.
         False once the shutdown marker arrives."""
-        block = not self.active and not self.waiting
+        wait = block and not self.active and not self.waiting
         while True:
             try:
-                job = jobs.get() if block else jobs.get_nowait()
+                job = jobs.get() if wait else jobs.get_nowait()
             except queue.Empty:
                 return True
             if job is None:
                 return False
-            self.waiting.append(_Waiting(job, time.monotonic()))
-            block = False
+            self.waiting.append(_Waiting(job))
+            wait = False
 
     def _expire(self) -> None:
-        """Refuse what waited too long; forget what its client gave up on."""
+        """Refuse what waited too long (counted from its arrival; not a request whose answer has
+        started and was paused); forget what its client gave up on."""
         now = time.monotonic()
         kept: collections.deque[_Waiting] = collections.deque()
         for waiting in self.waiting:
+            started = waiting.resumed is not None and waiting.resumed.started
             if waiting.job.cancel.cancelled:
                 self.stats["cancelled"] += 1
-                if waiting.resumed is not None:
-                    L.llama_sampler_free(waiting.resumed.sampler)
-            elif waiting.resumed is None and now - waiting.since > self.queue_timeout:
+            elif not started and now - waiting.job.submitted > self.queue_timeout:
                 self.stats["refused"] = self.stats.get("refused", 0) + 1
                 waiting.job.emit(EngineBusy(BUSY))
             else:
                 kept.append(waiting)
+                continue
+            if waiting.resumed is not None:
+                L.llama_sampler_free(waiting.resumed.sampler)
         self.waiting = kept
 
     # ---- admission ---------------------------------------------------------------------------
@@ -239,10 +270,9 @@ class Scheduler:
             waiting = self.waiting[0]
             try:
                 admitted = self._admit(waiting)
-            except Exception as exc:
+            except EngineFailed as exc:  # the model's own refusal (a grammar it cannot compile)
                 self.waiting.popleft()
-                log.exception("could not start a generation")
-                waiting.job.emit(EngineFailed(f"The model failed to start generating: {exc}"))
+                waiting.job.emit(EngineFailed(f"The model failed to start generating: {exc.message}"))
                 continue
             if not admitted:
                 return
@@ -263,7 +293,7 @@ class Scheduler:
             source, reused = self._longest_prefix(tokens)
         own = [s for s in free if common_prefix(s.cached, tokens) >= reused]
         slot = own[0] if own and reused > 0 else min(free, key=lambda s: (len(s.cached) > 0, s.last_used))
-        if slot is not source and reused > 0:
+        if reused > 0 and common_prefix(slot.cached, tokens) < reused:
             self._forget(slot)
             L.llama_memory_seq_cp(self.memory, source.seq_id, slot.seq_id, 0, reused)
             slot.cached = list(tokens[:reused])
@@ -274,7 +304,6 @@ class Scheduler:
             seq = self._new_sequence(job, reused)
         seq.slot = slot
         seq.pending = list(tokens[reused:])
-        seq.admitted = time.monotonic()
         slot.active = seq
         self.active.append(seq)
         if seq.limit <= 0:
@@ -303,24 +332,35 @@ class Scheduler:
             cache_write=job.prompt.cache_prefix - cache_read,
         )
 
-    def _make_room(self, needed: int, keep: _Slot | None) -> bool:
-        """Free cells by dropping idle slots' prefixes, least recently used first (but ``keep``'s)."""
+    def _committed(self) -> int:
+        """Cells the admitted sequences are about to take: the rest of their prompts, and the next
+        token of each one generating."""
+        return sum(len(s.pending) if s.next_token is None else 1 for s in self.active)
+
+    def _make_room(self, needed: int, keep: _Slot | None, *, beyond_committed: bool = True) -> bool:
+        """Make ``needed`` cells available (beyond those admitted sequences are about to take,
+        unless ``beyond_committed`` is False), by dropping idle slots' prefixes, least recently
+        used first (but ``keep``'s)."""
         idle = sorted(
             (s for s in self.slots if s.active is None and s.cells and s is not keep),
             key=lambda s: s.last_used,
         )
+        committed = self._committed() if beyond_committed else 0
         for slot in idle:
-            if self.cells.free >= needed:
+            if self.cells.free - committed >= needed:
                 break
             self._forget(slot)
-        return self.cells.free >= needed
+        return self.cells.free - committed >= needed
 
     def _forget(self, slot: _Slot) -> None:
         self._truncate(slot, 0)
 
     def _truncate(self, slot: _Slot, keep: int) -> None:
         if len(slot.cells) > keep:
-            L.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1)
+            if not L.llama_memory_seq_rm(self.memory, slot.seq_id, keep, -1):
+                # A memory that cannot cut a sequence part-way (recurrent models): drop it all.
+                L.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
+                keep = 0
             self.cells.drop(slot.cells[keep:])
             del slot.cells[keep:]
             del slot.cached[keep:]
@@ -371,10 +411,13 @@ class Scheduler:
                     seq.batch_index = i
                 batch.n_tokens += 1
         rc = L.llama_decode(self.ctx, batch)
-        if rc == 1:  # no room for the batch after all: make some, then try again next step
-            log.info("KV cache full for a %d-token batch; making room", batch.n_tokens)
-            if not self._make_room(self.cells.budget, keep=None):
-                self._preempt_newest()
+        if rc == 1:  # llama.cpp found no room the accounting saw: free some, else end the batch
+            self.refused_batches += 1
+            log.warning("llama.cpp refused a %d-token batch for want of KV cells", batch.n_tokens)
+            free = self.cells.free
+            self._make_room(self.cells.budget, keep=None, beyond_committed=False)  # every idle prefix
+            if self.cells.free == free and not self._preempt_newest():
+                self._fail_batch(rc)
             return
         if rc != 0:
             self._fail_batch(rc)
@@ -397,9 +440,10 @@ class Scheduler:
         far as free cells allow (making room, and preempting, when even the next tokens do not fit)."""
         while True:
             decoding = [s for s in self.active if s.next_token is not None]
-            if self.cells.free >= len(decoding) or self._make_room(len(decoding), keep=None):
+            if self._make_room(len(decoding), keep=None, beyond_committed=False):
                 break
             if not self._preempt_newest():
+                self._stuck()
                 return []
         planned: list[tuple[_Sequence, list[int], bool]] = []
         for seq in decoding:
@@ -408,7 +452,7 @@ class Scheduler:
         prefilling = [s for s in self.active if s.next_token is None and s.pending]
         wanted = len(decoding) + sum(len(s.pending) for s in prefilling)
         if self.cells.free < wanted:
-            self._make_room(wanted, keep=None)  # as much as idle prefixes give
+            self._make_room(wanted, keep=None, beyond_committed=False)  # as much as idle prefixes give
         budget = min(self.batch_size, self.cells.free) - len(decoding)
         for seq in prefilling:
             if budget <= 0:
@@ -416,22 +460,33 @@ class Scheduler:
             chunk = seq.pending[:budget]
             planned.append((seq, chunk, len(chunk) == len(seq.pending)))
             budget -= len(chunk)
-        if not planned and self.active:
-            # Every sequence is in prefill and not one token fits: the newest goes back in line.
-            self._preempt_newest()
+        if not planned and self.active and not self._preempt_newest():
+            # Every sequence is in prefill, not one token fits, and none can wait: end them.
+            self._stuck()
         return planned
 
+    def _stuck(self) -> None:
+        """No step can be made and nothing can be preempted (the accounting and llama.cpp
+        disagree): end the running sequences rather than spin."""
+        log.error("the KV cache has no room for any running sequence; ending them")
+        for seq in list(self.active):
+            if seq.slot is not None:
+                self._forget(seq.slot)
+            self.stats["failed"] += 1
+            seq.job.emit(EngineInternal("The engine ran out of KV cache for this request."))
+            self._release(seq)
+
     def _preempt_newest(self) -> bool:
-        """Free the newest sequence's cells; it waits at the head of the line to be recomputed
-        (its prompt and what it generated so far), its client seeing only a pause."""
+        """Free the latest-arrived sequence's cells; it waits at the head of the line to be
+        recomputed (its prompt and what it generated so far), its client seeing only a pause."""
         candidates = [s for s in self.active if s.slot is not None]
-        if len(candidates) <= 1 and not self.waiting:
+        if len(candidates) <= 1:  # the only one running is never preempted for those waiting
             if candidates and self.cells.free == 0:
                 # A lone sequence filled the whole cache: it ends at its window.
                 self._finish(candidates[0], "max_tokens")
                 return True
             return False
-        seq = max(candidates, key=lambda s: s.admitted)
+        seq = max(candidates, key=lambda s: s.job.submitted)
         slot = seq.slot
         assert slot is not None
         done = slot.cached + ([seq.next_token] if seq.next_token is not None else [])
@@ -442,7 +497,7 @@ class Scheduler:
         self._forget(slot)
         seq.slot = None
         self.active.remove(seq)
-        self.waiting.appendleft(_Waiting(seq.job, time.monotonic(), resumed=seq))
+        self.waiting.appendleft(_Waiting(seq.job, resumed=seq))
         self.preemptions += 1
         log.info("KV cache full: a %d-token sequence waits to be recomputed", len(seq.tokens))
         return True
@@ -519,4 +574,5 @@ class Scheduler:
             "active_sequences": len(self.active),
             "waiting": len(self.waiting),
             "preemptions": self.preemptions,
+            "refused_batches": self.refused_batches,
         }
