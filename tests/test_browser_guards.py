@@ -82,3 +82,26 @@ def test_allowed_hosts_adds_names(tmp_path: Path) -> None:
         )
     finally:
         stop_server(srv)
+
+
+def test_open_mode_guards_any_bind_and_allowed_origins_add_pages(tmp_path: Path) -> None:
+    """Open mode on every address (0.0.0.0 here) still refuses rebound names; an IP address as Host
+    cannot be a rebinding and is answered; a page origin in allowed_origins may POST."""
+    srv = start_server(
+        tmp_path,
+        "open-any",
+        env={"OUTCROP_AUTH_MODE": "open", "OUTCROP_ALLOWED_ORIGINS": "http://localhost:3000"},
+        args=["--host", "0.0.0.0"],
+    )
+    try:
+        assert code(send(srv, "GET", "/foundation-models", host="evil.example")) == (
+            403,
+            "AccessDeniedException",
+        )
+        assert send(srv, "GET", "/foundation-models", host="10.1.2.3:8080").status_code == 200
+        assert send(srv, "GET", "/foundation-models", host="localhost.").status_code == 200
+        json_body = {"content-type": "application/json"}
+        assert send(srv, "POST", CONVERSE, origin="http://localhost:3000", **json_body).status_code == 200
+        assert send(srv, "POST", CONVERSE, origin="http://localhost:3001", **json_body).status_code == 403
+    finally:
+        stop_server(srv)
