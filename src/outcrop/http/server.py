@@ -184,7 +184,10 @@ def _lock(host: str, port: int) -> IO[str] | None:
     except ImportError:  # not a POSIX system: the bind probe alone
         return None
     path = Path(tempfile.gettempdir()) / f"outcrop-{host.replace(':', '_')}-{port}.lock"
-    handle = open(path, "a")  # noqa: SIM115 - held open for the life of the process
+    try:
+        handle = open(path, "a")  # noqa: SIM115 - held open for the life of the process
+    except OSError:  # another user's lock file in a shared temporary directory: the probe alone
+        return None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
