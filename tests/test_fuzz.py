@@ -49,21 +49,24 @@ def test_no_hostile_request_is_a_server_error(target: Server) -> None:
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(target: Server) -> None:
-    """A declared 21 MB InvokeModel body (AWS takes 20 MB) is refused with only its first bytes
-    sent: the server answers without waiting for the rest (a raw socket: HTTP clients will not
-    send less than they declare)."""
+    """A declared 26 MB InvokeModel body (the service model's limit: 25,000,000 bytes) is refused
+    with only its first bytes sent, with AWS's message: the server answers without waiting for the
+    rest (a raw socket: HTTP clients will not send less than they declare)."""
     with socket.create_connection(("127.0.0.1", target.port), timeout=30) as sock:
         head = (
             "POST /model/amazon.nova-lite-v1:0/invoke HTTP/1.1\r\n"
             f"Host: 127.0.0.1:{target.port}\r\n"
             "Content-Type: application/json\r\n"
-            f"Content-Length: {21 * 1024 * 1024}\r\n\r\n"
+            f"Content-Length: {26_000_000}\r\n\r\n"
         )
         sock.sendall(head.encode() + b"{" + b" " * 1000)
         answer = sock.recv(65536).decode(errors="replace")
     status_line, _, rest = answer.partition("\r\n")
     assert " 400 " in status_line
-    assert "Request body is too large: the limit is 20 MB." in rest
+    assert (
+        "1 validation error detected: Value at 'body' failed to satisfy constraint: Member must have "
+        "length less than or equal to 25000000"
+    ) in rest
 
 
 def test_a_chunked_body_stops_being_read_at_the_limit(target: Server, tmp_path: Path) -> None:

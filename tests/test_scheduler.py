@@ -77,7 +77,7 @@ def make_run(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setattr(scheduler_module, "L", fake_llama.fake_llama(eog_every))
         loop = asyncio.new_event_loop()
         loops.append(loop)
-        stats = {"completed": 0, "cancelled": 0, "failed": 0}
+        stats = {"completed": 0, "cancelled": 0, "failed": 0, "refused": 0}
         scheduler = Scheduler(
             object(),
             parallel=parallel,

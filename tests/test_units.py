@@ -63,6 +63,17 @@ def test_validation_message_for_nested_list_member() -> None:
     )
 
 
+def test_a_sensitive_members_value_is_never_shown() -> None:
+    """AWS leaves a sensitive member's value out of the message (``Value at 'body'``)."""
+    shape = service_model("bedrock-runtime").operation_model("InvokeModel").input_shape
+    with pytest.raises(ValidationException) as caught:
+        validate(shape, {"modelId": "m", "body": b" " * 25_000_001})
+    assert caught.value.message == (
+        "1 validation error detected: Value at 'body' failed to satisfy constraint: "
+        "Member must have length less than or equal to 25000000"
+    )
+
+
 def test_config_file_then_env_then_flags(tmp_path: Path) -> None:
     config = tmp_path / "outcrop.toml"
     config.write_text('port = 9000\nthreads = 3\n[auth]\napi_keys = ["k1"]\n')

@@ -203,6 +203,10 @@ def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _comma_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def _apply_env(settings: Settings, env: dict[str, str]) -> None:
     if "OUTCROP_HOST" in env:
         settings.host = env["OUTCROP_HOST"]
@@ -214,9 +218,9 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
         if key in env:
             setattr(settings, attr, int(env[key]))
     if env.get("OUTCROP_ALLOWED_HOSTS"):
-        settings.allowed_hosts = [h.strip() for h in env["OUTCROP_ALLOWED_HOSTS"].split(",") if h.strip()]
+        settings.allowed_hosts = _comma_list(env["OUTCROP_ALLOWED_HOSTS"])
     if env.get("OUTCROP_ALLOWED_ORIGINS"):
-        settings.allowed_origins = [o.strip() for o in env["OUTCROP_ALLOWED_ORIGINS"].split(",") if o.strip()]
+        settings.allowed_origins = _comma_list(env["OUTCROP_ALLOWED_ORIGINS"])
     if "OUTCROP_QUEUE_TIMEOUT" in env:
         settings.queue_timeout_seconds = float(env["OUTCROP_QUEUE_TIMEOUT"])
     if "OUTCROP_SHUTDOWN_GRACE" in env:
@@ -228,7 +232,7 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
     if env.get("OUTCROP_ACCESS_KEY_ID") and env.get("OUTCROP_SECRET_ACCESS_KEY"):
         settings.credentials[env["OUTCROP_ACCESS_KEY_ID"]] = env["OUTCROP_SECRET_ACCESS_KEY"]
     if env.get("OUTCROP_API_KEYS"):
-        settings.api_keys.extend(k.strip() for k in env["OUTCROP_API_KEYS"].split(",") if k.strip())
+        settings.api_keys.extend(_comma_list(env["OUTCROP_API_KEYS"]))
     default = (
         settings.model(settings.default_model)
         if settings.default_model in {m.name for m in settings.models}

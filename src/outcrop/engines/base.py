@@ -13,6 +13,7 @@ from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 
 from ..conversation import Conversation, EngineEvent, InferenceParams
+from .errors import ContextOverflow
 
 
 @dataclass
@@ -22,6 +23,15 @@ class Prompt:
     tokens: list[int]
     text: str
     cache_prefix: int = 0  # tokens before the request's last cache point (0: no cache point)
+
+
+def ensure_fits(prompt: Prompt, context_length: int) -> None:
+    """Refuse a prompt the served window cannot hold with room for one token (the pipeline fits
+    requests first; this is the engines' last word)."""
+    if len(prompt.tokens) >= context_length:
+        raise ContextOverflow(
+            f"The prompt has {len(prompt.tokens)} tokens; the context holds {context_length}."
+        )
 
 
 @dataclass

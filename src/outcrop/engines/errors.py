@@ -7,6 +7,8 @@ way AWS would (``invocation/errors.py``). Every error carries a message fit for 
 from __future__ import annotations
 
 LOADING = "The model is still loading. Try again shortly."
+BUSY = "Too many requests, please wait before trying again."
+SHUTTING_DOWN = "The server is shutting down."
 
 
 class EngineError(Exception):

@@ -32,11 +32,11 @@ import httpx
 
 from ..config import ServedModel
 from ..conversation import Conversation, EngineEvent, Finished, InferenceParams, Started, TextDelta
-from .base import Cancellation, Engine, Prompt
+from .base import Cancellation, Engine, Prompt, ensure_fits
 from .chat import THINK_CLOSE, THINK_OPEN, chat_messages
 from .errors import (
+    BUSY,
     LOADING,
-    ContextOverflow,
     EngineBusy,
     EngineError,
     EngineFailed,
@@ -51,7 +51,6 @@ log = logging.getLogger("outcrop.engine")
 TIMEOUT_MESSAGE = "Model has timed out in processing the request. Try your request again."
 UNAVAILABLE_MESSAGE = "The service isn't currently available. Try again later."
 MODEL_ERROR_MESSAGE = "The model returned an error while processing the request: {}"
-THROTTLED_MESSAGE = "Too many requests, please wait before trying again."
 CONNECT_TIMEOUT = 10.0  # seconds; connecting is not the model's processing time
 TOKENIZE_CONNECTIONS = 4
 TOKENIZE_TIMEOUT = 10.0  # a tokenize call answers in milliseconds; longer means the backend is stuck
@@ -230,7 +229,7 @@ class OpenAICompatEngine(Engine):
                 self._tokenizer = None  # probe again once it is back
                 raise EngineUnavailable(UNAVAILABLE_MESSAGE) from None
             except httpx.PoolTimeout:
-                raise EngineBusy(THROTTLED_MESSAGE) from None
+                raise EngineBusy(BUSY) from None
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
                 log.warning("remote engine %s: tokenize failed (%s); estimating", self.name, exc)
         return [0] * (len(text) // CHARS_PER_TOKEN + 1), False
@@ -242,10 +241,7 @@ class OpenAICompatEngine(Engine):
     ) -> AsyncIterator[EngineEvent]:
         if not isinstance(prompt, RemotePrompt):
             raise TypeError("prompt was not prepared by this engine")
-        if len(prompt.tokens) >= self.context_length:
-            raise ContextOverflow(
-                f"The prompt has {len(prompt.tokens)} tokens; the context holds {self.context_length}."
-            )
+        ensure_fits(prompt, self.context_length)
         return self._stream(self._async_client(), prompt, params, cancel)
 
     def _body(self, prompt: RemotePrompt, params: InferenceParams) -> dict[str, Any]:
@@ -331,7 +327,7 @@ class OpenAICompatEngine(Engine):
             if isinstance(exc, httpx.ConnectTimeout):
                 raise EngineUnavailable(UNAVAILABLE_MESSAGE) from None
             if isinstance(exc, httpx.PoolTimeout):
-                raise EngineBusy(THROTTLED_MESSAGE) from None
+                raise EngineBusy(BUSY) from None
             raise EngineTimeout(TIMEOUT_MESSAGE) from None
         except httpx.ConnectError:
             log.warning("remote engine %s: %s refused the connection", self.name, self.base_url)
@@ -399,7 +395,7 @@ def _sse_data(line: str) -> str | None:
 def _http_error(response: httpx.Response) -> EngineError:
     detail = response.text[:500].strip() or response.reason_phrase
     if response.status_code == 429:
-        return EngineBusy(THROTTLED_MESSAGE)
+        return EngineBusy(BUSY)
     if response.status_code in (502, 503, 504):
         return EngineUnavailable(UNAVAILABLE_MESSAGE)
     log.warning("remote engine answered %d: %s", response.status_code, detail)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 from ..api.registry import Call, Reply, StreamReply, load_handlers
 from ..auth import authenticate
-from ..engines.errors import EngineError
+from ..engines.errors import SHUTTING_DOWN, EngineError
 from ..invocation.errors import aws_error
 from ..protocol import eventstream
 from ..protocol.errors import (
@@ -31,9 +31,9 @@ from ..protocol.errors import (
     UnknownOperationException,
     ValidationException,
 )
-from ..protocol.service_model import find_route
+from ..protocol.service_model import Route, find_route
 from ..protocol.shapes import parse_input, serialize_output
-from ..protocol.validate import validate
+from ..protocol.validate import payload_limit, validate
 from ..services import Services
 from .origin import OriginGuard
 
@@ -44,14 +44,12 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-# Request bodies: AWS documents 20 MB for an InvokeModel payload; for the rest (Converse with
-# documents and images inline, the control plane) Outcrop's own cap. A body over its limit is
+# Request bodies: an operation whose payload the service model limits (InvokeModel's body:
+# 25,000,000 bytes) is held to that, with AWS's validation message; the rest (Converse with
+# documents and images inline, the control plane) to Outcrop's own cap. A body over its limit is
 # refused from its Content-Length before a byte is read, or as soon as a chunked one passes it.
 MAX_BODY_BYTES = 64 * 1024 * 1024
-INVOKE_BODY_BYTES = 20 * 1024 * 1024
-_INVOKE_OPERATIONS = frozenset({"InvokeModel", "InvokeModelWithResponseStream"})
 HEALTH_PATH = "/_outcrop/health"
-SHUTTING_DOWN = "The server is shutting down."
 
 
 class OutcropApp:
@@ -103,8 +101,8 @@ class OutcropApp:
         status = 500
         op_name = "-"
         try:
-            raw_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-            self.origins.check(scope["method"], raw_headers)
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            self.origins.check(scope["method"], headers)
             if scope["path"] == HEALTH_PATH:
                 status = await self._health(send, request_id)
                 return
@@ -113,10 +111,8 @@ class OutcropApp:
                 raise UnknownOperationException(f"No operation matches {scope['method']} {scope['path']}")
             route, labels = route_match
             op_name = route.name
-            limit = INVOKE_BODY_BYTES if route.name in _INVOKE_OPERATIONS else MAX_BODY_BYTES
-            body = await _read_body(receive, raw_headers, limit)
-            headers = raw_headers
             header_map = {k.lower(): v for k, v in headers}
+            body = await _read_body(receive, header_map.get("content-length"), _body_limit(route))
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
             query_string = scope.get("query_string", b"").decode("latin-1")
             identity = authenticate(
@@ -272,9 +268,18 @@ async def _close(events: Any) -> None:
             await aclose()
 
 
-async def _read_body(receive: Receive, headers: list[tuple[str, str]], limit: int) -> bytes:
-    too_large = ValidationException(f"Request body is too large: the limit is {limit // (1024 * 1024)} MB.")
-    declared = next((v for k, v in headers if k.lower() == "content-length"), None)
+def _body_limit(route: Route) -> tuple[int, ValidationException]:
+    limited = payload_limit(route.operation.input_shape)
+    if limited is not None:
+        return limited
+    mb = MAX_BODY_BYTES // (1024 * 1024)
+    return MAX_BODY_BYTES, ValidationException(f"Request body is too large: the limit is {mb} MB.")
+
+
+async def _read_body(
+    receive: Receive, declared: str | None, limited: tuple[int, ValidationException]
+) -> bytes:
+    limit, too_large = limited
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
         raise too_large
     chunks: list[bytes] = []

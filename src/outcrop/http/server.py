@@ -27,7 +27,7 @@ from typing import IO, Any
 from granian.constants import HTTPModes, Interfaces, SSLProtocols
 from granian.server.embed import Server as GranianServer
 
-from ..config import Settings
+from ..config import Settings, is_loopback
 from ..services import Services
 from .app import OutcropApp
 
@@ -223,12 +223,16 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.signal)
     serving = asyncio.ensure_future(server.serve())
+    if settings.open_mode:
+        auth = "open, loopback only" if is_loopback(settings.host) else "open to anyone who can reach it"
+    else:
+        auth = "SigV4 / API keys verified"
     log.info(
         "Outcrop listening on %s://%s:%d (auth: %s)",
         "https" if settings.tls_cert else "http",
         settings.host,
         settings.port,
-        "open, loopback only" if settings.open_mode else "SigV4 / API keys verified",
+        auth,
     )
     loader = asyncio.ensure_future(_load_models(services))
     done, _ = await asyncio.wait({serving, loader}, return_when=asyncio.FIRST_COMPLETED)

@@ -1,6 +1,6 @@
 """Engine errors said the way AWS says them: the one place engines' failures become Bedrock's errors.
 
-Today a loading model is ServiceUnavailableException, as Outcrop has always answered.
+A loading model (no Bedrock equivalent) is ServiceUnavailableException, as Outcrop has always answered.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from ..engines.errors import (
     EngineError,
     EngineFailed,
     EngineInternal,
-    EngineLoading,
     EngineTimeout,
-    EngineUnavailable,
 )
 from ..protocol.errors import (
     BedrockError,
@@ -43,6 +41,4 @@ def aws_error(error: EngineError) -> BedrockError:
         return InternalServerException("Internal server error")
     if isinstance(error, ContextOverflow):
         return ValidationException(TOO_LONG)
-    if isinstance(error, EngineLoading | EngineUnavailable):
-        return ServiceUnavailableException(error.message)
-    return ServiceUnavailableException(error.message)
+    return ServiceUnavailableException(error.message)  # EngineLoading, EngineUnavailable

@@ -14,7 +14,7 @@ window (less room for the answer), it is cut down, in this order:
    120 characters, or less if that reaches the budget), until the prompt fits the served model's
    fit budget (``fit_tokens``, a per-model setting; at most the window). When the rest of the
    prompt (tool signatures, the question) leaves no room for that, the text is shortened only as
-   far as the window demands: whole turns and the question go only when the window demands it:
+   far as the window demands. Then, only while the window still demands it:
 3. that text and the tool descriptions are dropped;
 4. the oldest turns are dropped;
 5. the question itself (the last text of the newest user turn) is shortened to the fit budget,

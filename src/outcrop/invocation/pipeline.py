@@ -11,8 +11,6 @@ stream's events. Handlers in ``api/runtime`` only parse, call it, and frame the 
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +19,11 @@ from ..catalog import ModelRef
 from ..catalog.arns import foundation_model_arn
 from ..conversation import AnswerEvent
 from ..engines.base import Engine
-from ..engines.errors import LOADING, EngineError, EngineLoading
+from ..engines.errors import LOADING, EngineLoading
 from ..formats.codec import Codec
 from ..formats.families import codec_for
 from ..guardrails.session import Guarding
 from ..protocol.errors import (
-    TOO_DEEP,
-    BedrockError,
-    InternalServerException,
     NotImplementedOperation,
     ValidationException,
 )
@@ -38,7 +33,7 @@ from ..protocol.validate import validate
 from . import guardrail
 from .call import RUNTIME_OPERATIONS, Answered, Invocation, Streamed
 from .embed import embed
-from .errors import NO_STREAMING, NOT_A_TEXT_MODEL, aws_error
+from .errors import NO_STREAMING, NOT_A_TEXT_MODEL
 from .hooks import ACTIONS, AccessRequest, AdmissionRequest, Hooks
 from .plan import billed_tokens, plan
 from .recorder import Recorder
@@ -46,8 +41,6 @@ from .render import Generation, Prepared, answer_events, render_answer, render_s
 
 if TYPE_CHECKING:
     from ..services import Services
-
-log = logging.getLogger("outcrop.invocation")
 
 
 class Pipeline:
@@ -82,26 +75,9 @@ class Pipeline:
         if invocation.operation not in RUNTIME_OPERATIONS:
             raise ValueError(f"{invocation.operation} is not a runtime operation the pipeline runs")
         recorder = Recorder(invocation, self.hooks)
-        try:
+        async with recorder.failures():
             return await _Steps(self.services, self.hooks, invocation, recorder).run()
-        except BedrockError as exc:
-            await recorder.fail(exc)
-            raise
-        except EngineError as exc:
-            error = aws_error(exc)
-            await recorder.fail(error)
-            raise error from None
-        except asyncio.CancelledError:  # ended from outside (a shutdown past its grace period)
-            await asyncio.shield(recorder.finish(response=None, cancelled=True))
-            raise
-        except RecursionError:
-            log.warning("a request nested too deeply for recursion", exc_info=True)
-            too_deep = ValidationException(TOO_DEEP)
-            await recorder.fail(too_deep)
-            raise too_deep from None
-        except Exception:
-            await recorder.fail(InternalServerException("Internal server error"))
-            raise
+        raise AssertionError("unreachable: failures() re-raises")  # for type checkers
 
 
 class _Steps:

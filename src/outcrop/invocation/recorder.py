@@ -6,16 +6,24 @@ hands the record to the completion hooks exactly once, however the invocation en
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ..conversation import AnswerEvent, Finished, ReasoningDelta, TextDelta, ToolUseStart
+from ..engines.errors import EngineError
 from ..formats.codec import Metrics, metrics_of
-from ..protocol.errors import BedrockError
+from ..protocol.errors import TOO_DEEP, BedrockError, InternalServerException, ValidationException
 from .call import Invocation
+from .errors import aws_error
 from .hooks import Hooks
 from .record import InvocationRecord
+
+log = logging.getLogger("outcrop.invocation")
 
 
 class Recorder:
@@ -71,3 +79,30 @@ class Recorder:
         self.record.error_code = error.code
         self.record.error_message = error.message
         await self.finish(response=response)
+
+    @contextlib.asynccontextmanager
+    async def failures(self, response: Any = None) -> AsyncIterator[None]:
+        """Record how the invocation ended if it fails, and raise the failure as AWS says it: an
+        engine's error as its Bedrock error, nesting past Python's recursion limit as a
+        ValidationException, cancellation (a shutdown past its grace period) as cancelled.
+        ``response``: what was sent so far (a stream's chunks)."""
+        try:
+            yield
+        except BedrockError as exc:
+            await self.fail(exc, response=response)
+            raise
+        except EngineError as exc:
+            error = aws_error(exc)
+            await self.fail(error, response=response)
+            raise error from None
+        except asyncio.CancelledError:
+            await asyncio.shield(self.finish(response=response, cancelled=True))
+            raise
+        except RecursionError:
+            log.warning("a request nested too deeply for recursion", exc_info=True)
+            too_deep = ValidationException(TOO_DEEP)
+            await self.fail(too_deep, response=response)
+            raise too_deep from None
+        except Exception:
+            await self.fail(InternalServerException("Internal server error"), response=response)
+            raise

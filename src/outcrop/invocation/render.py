@@ -16,13 +16,10 @@ from typing import Any
 from ..catalog import ModelRef
 from ..conversation import AnswerEvent, Conversation, Finished, Started
 from ..engines.base import Engine
-from ..engines.errors import EngineError
 from ..formats.codec import Codec, Headers, ParsedRequest, Renderer
-from ..protocol.errors import BedrockError, InternalServerException
 from . import guardrail
 from .answer import Answer
 from .call import Answered, Streamed, StreamEvent
-from .errors import aws_error
 from .plan import Plan
 from .recorder import Recorder
 
@@ -166,42 +163,33 @@ def render_stream(
     async def run() -> AsyncIterator[StreamEvent]:
         delivered = False  # the last event has been handed to the caller
         try:
-            for item in wire(renderer.open()):
-                yield item
-            done: Finished | None = None
-            async with _closing(events) as stream:
-                async for event in stream:
-                    if isinstance(event, Started):
-                        out = renderer.start(event)
-                    elif isinstance(event, Finished):
-                        done = event
-                        continue
-                    else:
-                        recorder.saw(event)
-                        out = renderer.feed(event)
-                    for item in wire(out):
-                        yield item
-            assert done is not None, "an answer ends with Finished"
-            final = renderer.finish(done, recorder.metrics(done))
-            if final:
-                _annotate(recorder, prepared, renderer, final[-1])
-            recorder.usage(done)
-            last = wire(final)
-            for i, item in enumerate(last):
-                delivered = i == len(last) - 1
-                yield item
-            delivered = True
-            await recorder.finish(response=sent)
-        except BedrockError as exc:
-            await recorder.fail(exc, response=sent)
-            raise
-        except EngineError as exc:
-            error = aws_error(exc)
-            await recorder.fail(error, response=sent)
-            raise error from None
-        except Exception:
-            await recorder.fail(InternalServerException("Internal server error"), response=sent)
-            raise
+            async with recorder.failures(sent):
+                for item in wire(renderer.open()):
+                    yield item
+                done: Finished | None = None
+                async with _closing(events) as stream:
+                    async for event in stream:
+                        if isinstance(event, Started):
+                            out = renderer.start(event)
+                        elif isinstance(event, Finished):
+                            done = event
+                            continue
+                        else:
+                            recorder.saw(event)
+                            out = renderer.feed(event)
+                        for item in wire(out):
+                            yield item
+                assert done is not None, "an answer ends with Finished"
+                final = renderer.finish(done, recorder.metrics(done))
+                if final:
+                    _annotate(recorder, prepared, renderer, final[-1])
+                recorder.usage(done)
+                last = wire(final)
+                for i, item in enumerate(last):
+                    delivered = i == len(last) - 1
+                    yield item
+                delivered = True
+                await recorder.finish(response=sent)
         finally:
             if generation is not None:
                 generation.answer.cancel()

@@ -40,14 +40,16 @@ _SHOW_DEPTH = 32
 
 
 class _Failure:
-    """The start of a constraint message, rendered only when a constraint fails."""
+    """The start of a constraint message, rendered only when a constraint fails. A sensitive
+    member's value is never shown (AWS: ``Value at 'body' failed to satisfy constraint…``)."""
 
-    def __init__(self, value: Any, path: str) -> None:
-        self.value, self.path = value, path
+    def __init__(self, value: Any, path: str, sensitive: bool = False) -> None:
+        self.value, self.path, self.sensitive = value, path, sensitive
 
     @property
     def text(self) -> str:
-        return f"Value '{_show(self.value)}' at '{self.path}' failed to satisfy constraint: Member must"
+        shown = "" if self.sensitive else f" '{_show(self.value)}'"
+        return f"Value{shown} at '{self.path}' failed to satisfy constraint: Member must"
 
 
 @functools.cache
@@ -63,7 +65,7 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
         return
     meta = shape.metadata
     kind = shape.type_name
-    fail = _Failure(value, path)
+    fail = _Failure(value, path, bool(meta.get("sensitive")))
     if kind == "string":
         if "enum" in meta and value not in meta["enum"]:
             errors.append(f"{fail.text} satisfy enum value set: [{', '.join(meta['enum'])}]")
@@ -130,5 +132,23 @@ def validate(shape: Shape | None, params: dict[str, Any]) -> None:
     """Raise AWS's aggregated ValidationException if any constraint fails."""
     errors = validation_errors(shape, params)
     if errors:
-        noun = "error" if len(errors) == 1 else "errors"
-        raise ValidationException(f"{len(errors)} validation {noun} detected: " + "; ".join(errors))
+        raise _aggregated(errors)
+
+
+def _aggregated(errors: list[str]) -> ValidationException:
+    noun = "error" if len(errors) == 1 else "errors"
+    return ValidationException(f"{len(errors)} validation {noun} detected: " + "; ".join(errors))
+
+
+def payload_limit(shape: Shape | None) -> tuple[int, ValidationException] | None:
+    """The most bytes an operation's payload member may have (InvokeModel's ``body``: 25,000,000)
+    and the error AWS gives past it, so a body can be refused before it is read."""
+    if not isinstance(shape, StructureShape):
+        return None
+    name = shape.serialization.get("payload")
+    member = shape.members.get(name) if name else None
+    if member is None or member.type_name != "blob" or "max" not in member.metadata:
+        return None
+    limit = int(member.metadata["max"])
+    text = _Failure(None, name, sensitive=True).text  # the value is not read: never shown
+    return limit, _aggregated([f"{text} have length less than or equal to {limit}"])

@@ -21,9 +21,16 @@ import llama_cpp as L
 
 from ...config import ServedModel
 from ...conversation import Conversation, EngineEvent, Finished, InferenceParams
-from ..base import Cancellation, Engine, Prompt
+from ..base import Cancellation, Engine, Prompt, ensure_fits
 from ..chat import chat_messages
-from ..errors import LOADING, ContextOverflow, EngineBusy, EngineLoading, EngineUnavailable
+from ..errors import (
+    BUSY,
+    LOADING,
+    SHUTTING_DOWN,
+    EngineBusy,
+    EngineLoading,
+    EngineUnavailable,
+)
 from ..prompt_cache import cache_prefix_length
 from .model_files import resolve_model_path
 from .scheduler import Scheduler
@@ -105,7 +112,7 @@ class LlamaCppEngine(Engine):
         self.context_length = 0
         self.model_path = ""
         # Counters shown by /_outcrop/health (tests use them to see cancellation happen).
-        self.stats = {"completed": 0, "cancelled": 0, "failed": 0}
+        self.stats = {"completed": 0, "cancelled": 0, "failed": 0, "refused": 0}
 
     @property
     def ready(self) -> bool:
@@ -200,18 +207,16 @@ class LlamaCppEngine(Engine):
         """Admit a generation, or refuse it at once when the queue is full."""
         if self._llm is None:
             raise EngineLoading(LOADING)
-        if len(prompt.tokens) >= self.context_length:
-            raise ContextOverflow(
-                f"The prompt has {len(prompt.tokens)} tokens; the context holds {self.context_length}."
-            )
+        ensure_fits(prompt, self.context_length)
         waiting = len(self._scheduler.waiting) if self._scheduler else 0
-        if waiting + self._jobs.qsize() >= self.max_queue:
-            raise EngineBusy("Too many requests, please wait before trying again.")
         job = _Job(prompt, params, cancel, asyncio.get_running_loop(), asyncio.Queue())
         try:
+            if waiting + self._jobs.qsize() >= self.max_queue:
+                raise queue.Full
             self._jobs.put_nowait(job)
         except queue.Full:
-            raise EngineBusy("Too many requests, please wait before trying again.") from None
+            self.stats["refused"] += 1
+            raise EngineBusy(BUSY) from None
         return Generation(job)
 
     def activity(self) -> dict[str, int]:
@@ -230,7 +235,7 @@ class LlamaCppEngine(Engine):
                 except queue.Empty:
                     break
                 if pending is not None:
-                    pending.emit(EngineUnavailable("The server is shutting down."))
+                    pending.emit(EngineUnavailable(SHUTTING_DOWN))
             self._jobs.put(None)
             self._worker.join(timeout=10)
             self._worker = None

@@ -46,7 +46,15 @@ import llama_cpp as L
 from llama_cpp._utils import suppress_stdout_stderr
 
 from ...conversation import Finished, Started, TextDelta
-from ..errors import EngineBusy, EngineFailed, EngineInternal, EngineUnavailable
+from ..errors import (
+    BUSY,
+    SHUTTING_DOWN,
+    EngineBusy,
+    EngineError,
+    EngineFailed,
+    EngineInternal,
+    EngineUnavailable,
+)
 from ..prompt_cache import common_prefix
 from ..stops import StopMatcher
 
@@ -62,7 +70,6 @@ MIN_P = 0.05
 REPEAT_PENALTY = 1.1
 PENALTY_LAST_N = 64
 IDLE_POLL = 0.05  # seconds between queue checks while requests wait for room
-BUSY = "Too many requests, please wait before trying again."
 
 
 class _Cells:
@@ -214,13 +221,10 @@ class Scheduler:
         return True
 
     def _reset(self) -> None:
-        error = EngineInternal("The engine failed while serving this request.")
-        for seq in list(self.active):
-            self.stats["failed"] += 1
-            seq.job.emit(error)
-            self._release(seq)
+        message = "The engine failed while serving this request."
+        self._end_active(EngineInternal, message, forget=False)  # the accounting is not trusted here
         for waiting in self.waiting:
-            waiting.job.emit(error)
+            waiting.job.emit(EngineInternal(message))
             if waiting.resumed is not None:
                 L.llama_sampler_free(waiting.resumed.sampler)
         self.waiting.clear()
@@ -253,7 +257,7 @@ class Scheduler:
             if waiting.job.cancel.cancelled:
                 self.stats["cancelled"] += 1
             elif not started and now - waiting.job.submitted > self.queue_timeout:
-                self.stats["refused"] = self.stats.get("refused", 0) + 1
+                self.stats["refused"] += 1
                 waiting.job.emit(EngineBusy(BUSY))
             else:
                 kept.append(waiting)
@@ -469,12 +473,7 @@ class Scheduler:
         """No step can be made and nothing can be preempted (the accounting and llama.cpp
         disagree): end the running sequences rather than spin."""
         log.error("the KV cache has no room for any running sequence; ending them")
-        for seq in list(self.active):
-            if seq.slot is not None:
-                self._forget(seq.slot)
-            self.stats["failed"] += 1
-            seq.job.emit(EngineInternal("The engine ran out of KV cache for this request."))
-            self._release(seq)
+        self._end_active(EngineInternal, "The engine ran out of KV cache for this request.")
 
     def _preempt_newest(self) -> bool:
         """Free the latest-arrived sequence's cells; it waits at the head of the line to be
@@ -550,19 +549,24 @@ class Scheduler:
         """A failed decode leaves the batch's KV state unknown: fail those sequences, forget their
         slots' caches, and carry on with the next requests."""
         log.error("llama_decode failed with %d", rc)
+        self._end_active(EngineFailed, "The model failed to generate (decode error).")
+
+    def _end_active(self, error: type[EngineError], message: str, *, forget: bool = True) -> None:
+        """End every running sequence with ``error``; their slots' KV state is unknown, so it is
+        forgotten (``forget``) or left to the caller to clear."""
         for seq in list(self.active):
-            if seq.slot is not None:
+            if forget and seq.slot is not None:
                 self._forget(seq.slot)
             self.stats["failed"] += 1
-            seq.job.emit(EngineFailed("The model failed to generate (decode error)."))
+            seq.job.emit(error(message))
             self._release(seq)
 
     def _shutdown(self) -> None:
         for seq in list(self.active):
-            seq.job.emit(EngineUnavailable("The server is shutting down."))
+            seq.job.emit(EngineUnavailable(SHUTTING_DOWN))
             self._release(seq)
         for waiting in self.waiting:
-            waiting.job.emit(EngineUnavailable("The server is shutting down."))
+            waiting.job.emit(EngineUnavailable(SHUTTING_DOWN))
         L.llama_batch_free(self.batch)
         L.llama_free(self.ctx)
 
