@@ -25,7 +25,7 @@ WEATHER = {
     "input_schema": {
         "type": "object",
         "properties": {
-            "city": {"type": "string", "description": "City name"},
+            "city": {"type": "string", "description": "City name", "maxLength": 40},
             "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
             "days": {"type": "integer", "minimum": 1, "maximum": 7},
         },
@@ -37,7 +37,7 @@ TIME = {
     "description": "Get the local time in a time zone.",
     "input_schema": {
         "type": "object",
-        "properties": {"zone": {"type": "string"}},
+        "properties": {"zone": {"type": "string", "maxLength": 40}},
         "required": ["zone"],
         "additionalProperties": False,
     },

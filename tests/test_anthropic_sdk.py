@@ -20,7 +20,7 @@ WEATHER = {
     "input_schema": {
         "type": "object",
         "properties": {
-            "city": {"type": "string"},
+            "city": {"type": "string", "maxLength": 40},
             "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
         },
         "required": ["city"],

@@ -16,7 +16,7 @@ MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 WEATHER_SCHEMA = {
     "type": "object",
     "properties": {
-        "city": {"type": "string", "description": "City name"},
+        "city": {"type": "string", "description": "City name", "maxLength": 40},
         "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
     },
     "required": ["city", "unit"],
@@ -28,7 +28,7 @@ WEATHER = {
         "inputSchema": {"json": WEATHER_SCHEMA},
     }
 }
-# Ids are bounded: an unbounded string can run past maxTokens, and then the answer ends with
+# Strings are bounded: an unbounded string can run past maxTokens, and then the answer ends with
 # max_tokens and no complete toolUse (as it would on Bedrock).
 ORDER_SCHEMA = {
     "type": "object",

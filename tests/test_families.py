@@ -21,7 +21,7 @@ TAIL = ", please reformat your input and try again."
 METRICS = "amazon-bedrock-invocationMetrics"
 WEATHER = {
     "type": "object",
-    "properties": {"city": {"type": "string", "description": "City name"}},
+    "properties": {"city": {"type": "string", "description": "City name", "maxLength": 40}},
     "required": ["city"],
 }
 # DeepSeek's own chat tokens use FULLWIDTH VERTICAL LINE and LOWER ONE EIGHTH BLOCK.
