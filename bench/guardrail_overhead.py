@@ -28,10 +28,12 @@ from request_overhead import clients, free_port, wait_for
 BIN = Path(sys.executable).parent
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 TEXT = (
-    "Hi, this is Daniel Okafor. Please e-mail the summary of yesterday's planning meeting to "
+    "Hi, this is Daniel Okafor from team {n}. Please e-mail the summary of planning meeting {n} to "
     "daniel.okafor@example.com and tell me which three action items are still open, who owns "
-    "each one, and whether the budget review moved to Thursday. Keep it short, please."
+    "each one, and whether the budget review moved to Thursday. Keep it short, please (ticket {n})."
 )
+ADJECTIVES = ("a lonely", "a brave", "an old", "a tiny", "a clever", "a sleepy", "a noisy", "a kind")
+SUBJECTS = ("lighthouse", "baker", "river", "robot", "garden", "train", "owl", "castle", "violin", "ship")
 TOPICS = [
     {"name": n, "definition": d, "examples": [e], "type": "DENY"}
     for n, d, e in (
@@ -136,8 +138,9 @@ def main() -> None:
         serial = itertools.count()
 
         def content() -> list[dict[str, Any]]:
-            """The text with a new ticket number each time, so no detector's cache answers."""
-            return [{"text": {"text": f"{TEXT} Ticket {next(serial)}."}}]
+            """The text with a new number in every sentence each time, so no detector's cache (nor
+            the embedding model's, which keeps vectors per sentence) answers."""
+            return [{"text": {"text": TEXT.format(n=next(serial))}}]
 
         print(f"ApplyGuardrail, INPUT, ~{len(TEXT)} characters, {args.requests} requests (median ms)")
         for name, gid in ids.items():
@@ -165,13 +168,19 @@ def main() -> None:
             f"  {'all policies':<28}{guarded:>8.1f}   ratio {guarded / plain:.2f}, +{guarded - plain:.1f} ms"
         )
 
+        # A new story each time: the embedding model keeps vectors of texts it has seen, and the
+        # same answer again would be checked from that cache.
+        subjects = (f"{a} {b}" for b in SUBJECTS for a in ADJECTIVES)
+
         def stream(gid: str | None, mode: str = "sync") -> float:
             """Tokens/s streaming 200 tokens (output checked in batches while the model runs)."""
             config = {"guardrailIdentifier": gid, "guardrailVersion": "DRAFT", "streamProcessingMode": mode}
             t = time.perf_counter()
             out = runtime.converse_stream(
                 modelId=MODEL,
-                messages=[{"role": "user", "content": [{"text": "Write a long story about a lighthouse."}]}],
+                messages=[
+                    {"role": "user", "content": [{"text": f"Write a long story about {next(subjects)}."}]}
+                ],
                 inferenceConfig={"maxTokens": 200, "temperature": 0},
                 **({"guardrailConfig": config} if gid else {}),
             )

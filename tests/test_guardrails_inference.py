@@ -237,6 +237,29 @@ def test_stream_sync_masks_and_async_does_not(bedrock: Any, runtime: Any) -> Non
     )
 
 
+def test_stream_async_sends_text_then_stops_when_a_check_behind_it_blocks(bedrock: Any, runtime: Any) -> None:
+    gid = create(bedrock, **_output_regex("BLOCK"))["guardrailId"]
+    prompt = [{"role": "user", "content": [{"text": "Write a long story about a lighthouse keeper."}]}]
+    inference = {"maxTokens": 200, "temperature": 0}
+    plain = runtime.converse(modelId=MODEL, messages=prompt, inferenceConfig=inference)
+    whole = plain["output"]["message"]["content"][0]["text"]
+    assert plain["usage"]["outputTokens"] == 200 and len(whole) > 400, "the answer runs past one batch"
+    config = {"guardrailIdentifier": gid, "guardrailVersion": "DRAFT", "streamProcessingMode": "async"}
+    events = list(
+        runtime.converse_stream(
+            modelId=MODEL, messages=prompt, inferenceConfig=inference, guardrailConfig=config
+        )["stream"]
+    )
+    sent = _text(events)
+    # The first batch went out before its check; the block stopped the rest (no blocked message:
+    # the client already has text), and the generation was cut short.
+    assert len(sent) >= 200 and whole.startswith(sent) and BLOCKED_OUT not in sent
+    assert (
+        next(e for e in events if "messageStop" in e)["messageStop"]["stopReason"] == "guardrail_intervened"
+    )
+    assert events[-1]["metadata"]["usage"]["outputTokens"] < 200
+
+
 # -- InvokeModel ----------------------------------------------------------------------------------
 
 

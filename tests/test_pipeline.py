@@ -34,7 +34,11 @@ WEATHER_SPEC = {
         "name": "get_weather",
         "description": "Weather for a city.",
         "inputSchema": {
-            "json": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40}}, "required": ["city"]}
+            "json": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "maxLength": 40}},
+                "required": ["city"],
+            }
         },
     }
 }

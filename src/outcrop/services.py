@@ -39,6 +39,9 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
+        from .engines.embeddings.engine import configure_embedding_engine
+
+        configure_embedding_engine(settings.threads)
         engines = {m.name: build_engine(m, settings) for m in settings.models}
         return cls(settings, Catalog(settings.region, settings.account_id), engines)
 

@@ -135,11 +135,14 @@ async def guard_output(
     On a block the generation is cancelled, the blocked message is sent as text (unless
     ``async`` mode already sent text, when nothing more is sent) and the answer finishes with
     stop reason ``guardrail_intervened``; masked text replaces the original in ``whole`` and
-    ``sync`` modes. Reasoning and tool-use events pass through unchecked.
+    ``sync`` modes. Reasoning and tool-use events pass through unchecked. In ``async`` mode a
+    batch is checked in the background while the stream goes on (one check at a time; text that
+    arrives meanwhile joins the next one).
     """
     held: list[AnswerEvent] = []  # events not yet sent (whole/sync)
     batch = ""  # text not yet checked
     intervened = False
+    behind: asyncio.Task[tuple[bool, str | None]] | None = None  # async mode's running check
 
     async def check() -> tuple[bool, str | None]:
         """(blocked, masked text or None) for the pending batch."""
@@ -174,47 +177,61 @@ async def guard_output(
     sent_text = False
     produced = 0
     admitted = Started(input_tokens)
-    async for event in events:
-        if isinstance(event, Started):  # the engine's admission carries no text: never held back
-            admitted = event
-            yield event
-            continue
-        produced += 0 if isinstance(event, Finished) else 1
-        if isinstance(event, Finished):
-            blocked, masked = await check()
-            if blocked:
-                yield_block = not (mode == "async" and sent_text)
-                held = []
-                if yield_block:
-                    yield TextDelta(guarding.blocked_output_message)
-            else:
-                for out in release(masked if mode != "async" else None):
-                    yield out
-            yield dataclasses.replace(event, stop_reason=INTERVENED) if intervened else event
-            return
-        if isinstance(event, TextDelta):
-            batch += event.text
-        if mode == "async":
-            sent_text = sent_text or isinstance(event, TextDelta)
-            yield event
-        else:
-            held.append(event)
-        if mode != "whole" and _ready(batch):
-            blocked, masked = await check()
-            if blocked:
-                cancel()
-                held = []
-                if not (mode == "async" and sent_text):
-                    yield TextDelta(guarding.blocked_output_message)
-                yield Finished(
-                    INTERVENED,
-                    input_tokens,
-                    produced,
-                    None,
-                    admitted.cache_read_tokens,
-                    admitted.cache_write_tokens,
-                )
+
+    def stopped() -> Finished:
+        return Finished(
+            INTERVENED, input_tokens, produced, None, admitted.cache_read_tokens, admitted.cache_write_tokens
+        )
+
+    try:
+        async for event in events:
+            if isinstance(event, Started):  # the engine's admission carries no text: never held back
+                admitted = event
+                yield event
+                continue
+            produced += 0 if isinstance(event, Finished) else 1
+            if isinstance(event, Finished):
+                blocked = False
+                if behind is not None:
+                    blocked, _ = await behind
+                    behind = None
+                if not blocked:
+                    blocked, masked = await check()
+                if blocked:
+                    held = []
+                    if not (mode == "async" and sent_text):
+                        yield TextDelta(guarding.blocked_output_message)
+                else:
+                    for out in release(masked if mode != "async" else None):
+                        yield out
+                yield dataclasses.replace(event, stop_reason=INTERVENED) if intervened else event
                 return
-            if mode == "sync":
+            if isinstance(event, TextDelta):
+                batch += event.text
+            if mode == "async":
+                if behind is not None and behind.done():
+                    blocked, _ = behind.result()
+                    behind = None
+                    if blocked:  # what was sent stays sent; nothing more is
+                        cancel()
+                        yield stopped()
+                        return
+                sent_text = sent_text or isinstance(event, TextDelta)
+                yield event
+                if behind is None and _ready(batch):
+                    behind = asyncio.create_task(check())
+                continue
+            held.append(event)
+            if mode == "sync" and _ready(batch):
+                blocked, masked = await check()
+                if blocked:
+                    cancel()
+                    held = []
+                    yield TextDelta(guarding.blocked_output_message)
+                    yield stopped()
+                    return
                 for out in release(masked):
                     yield out
+    finally:
+        if behind is not None and not behind.done():
+            behind.cancel()

@@ -46,6 +46,7 @@ import llama_cpp as L
 from llama_cpp._utils import suppress_stdout_stderr
 
 from ...conversation import Finished, Started, TextDelta
+from .. import cores
 from ..errors import (
     BUSY,
     SHUTTING_DOWN,
@@ -190,6 +191,8 @@ class Scheduler:
         self.preemptions = 0
         self.refused_batches = 0  # llama_decode found no room where the accounting saw some
         self._piece = ctypes.create_string_buffer(256)
+        self._generating = False  # what ``cores`` was last told
+        self.threads = self._threads_now = threads
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -211,14 +214,21 @@ class Scheduler:
                 self.stats["cancelled"] += 1
                 log.info("generation cancelled after %d tokens (client went away)", seq.produced)
                 self._release(seq)
+            self._tell_cores()
             if self.active:
                 self._step()
+                self._tell_cores()
             elif self.waiting and block:
                 time.sleep(IDLE_POLL)  # nothing runs, yet something waits: do not spin
         except Exception:
             log.exception("the engine's scheduler failed; ending the requests it held")
             self._reset()
         return True
+
+    def _tell_cores(self) -> None:
+        if bool(self.active) != self._generating:
+            self._generating = bool(self.active)
+            cores.set_generating(self, self._generating)
 
     def _reset(self) -> None:
         message = "The engine failed while serving this request."
@@ -232,6 +242,7 @@ class Scheduler:
             L.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
             slot.cached, slot.cells, slot.active = [], [], None
         self.cells = _Cells(self.cells.budget)
+        self._tell_cores()
 
     def _take(self, jobs: queue.Queue[_Job | None], *, block: bool = True) -> bool:
         """Move new jobs into the waiting line; block only when there is nothing else to do.
@@ -395,6 +406,10 @@ class Scheduler:
     # ---- one step ----------------------------------------------------------------------------
 
     def _step(self) -> None:
+        threads = max(1, self.threads - 1) if cores.embedding() else self.threads
+        if threads != self._threads_now:
+            L.llama_set_n_threads(self.ctx, threads, threads)
+            self._threads_now = threads
         planned = self._plan()
         if not planned:
             return
@@ -565,6 +580,7 @@ class Scheduler:
         for seq in list(self.active):
             seq.job.emit(EngineUnavailable(SHUTTING_DOWN))
             self._release(seq)
+        self._tell_cores()
         for waiting in self.waiting:
             waiting.job.emit(EngineUnavailable(SHUTTING_DOWN))
         L.llama_batch_free(self.batch)
