@@ -1,6 +1,6 @@
 """Hostile requests from botocore's shapes, at scale: no answer of 500 or more but 501.
 
-Run: .venv/bin/python bench/fuzz.py [--cases 10000] [--seed 1]
+Run: .venv/bin/python bench/fuzz.py [--cases 10000] [--seed 1] [--cut-off 500]
 
 Starts its own ``outcrop serve`` on the bundled model, sends the cases tests/shape_fuzz.py makes
 (every operation of bedrock-runtime and bedrock: wrong types, missing and unknown members, huge
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import json
 import socket
 import subprocess
@@ -50,6 +51,9 @@ def main() -> None:
     )
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--cut-off", type=int, default=500, help="valid requests cut short by max tokens (tool calls, text)"
+    )
     args = parser.parse_args()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -69,7 +73,8 @@ def main() -> None:
             failures: collections.Counter[str] = collections.Counter()
             started = time.monotonic()
             with httpx.Client(base_url=url, timeout=120) as client:
-                for case in ShapeFuzzer(args.seed).cases(args.cases):
+                fuzzer = ShapeFuzzer(args.seed)
+                for case in itertools.chain(fuzzer.cases(args.cases), fuzzer.cut_off_cases(args.cut_off)):
                     outcome = send(client, case)
                     statuses[outcome.status] += 1
                     if outcome.failed:
@@ -86,7 +91,10 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-    print(f"{args.cases} cases over {len(operations())} operations in {elapsed:.0f} s (seed {args.seed})")
+    print(
+        f"{args.cases} cases over {len(operations())} operations and {args.cut_off} cut-off generations"
+        f" in {elapsed:.0f} s (seed {args.seed})"
+    )
     print(
         "answers by status:",
         dict(sorted(statuses.items())),

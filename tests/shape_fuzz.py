@@ -298,6 +298,90 @@ class ShapeFuzzer:
         )
         return method, path, headers, data
 
+    def cut_off_cases(self, count: int) -> Iterator[Case]:
+        """Valid requests whose answer is cut short: a forced or offered tool call, JSON-ish
+        output, or plain text, ended by a max-token limit of 1 to 30 tokens, for Converse and for
+        every InvokeModel family that takes tools (their renderers meet partial calls here)."""
+        ops = {op.name: op for op in operations()}
+        schema = {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "maxLength": 40},
+                "days": {"type": "integer", "minimum": 1, "maximum": 7},
+                "tags": {"type": "array", "items": {"type": "string", "maxLength": 10}, "maxItems": 3},
+            },
+            "required": ["city"],
+        }
+        question = "What is the weather in Paris for the next 3 days?"
+        for _ in range(count):
+            rng = self.rng
+            limit = rng.randint(1, 30)
+            choice = rng.choice(["any", "tool", "auto", "none"])
+            stream = rng.random() < 0.5
+            family = rng.choice(["converse", "anthropic", "mistral", "openai", "cohere"])
+            if family == "converse":
+                tool_choice = (
+                    {"any": {}}
+                    if choice in ("any", "none")
+                    else ({"tool": {"name": "get_weather"}} if choice == "tool" else {"auto": {}})
+                )
+                params: dict[str, Any] = {
+                    "modelId": "us.anthropic.claude-3-haiku-20240307-v1:0",
+                    "messages": [{"role": "user", "content": [{"text": question}]}],
+                    "toolConfig": {
+                        "tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": schema}}}],
+                        "toolChoice": tool_choice,
+                    },
+                    "inferenceConfig": {"maxTokens": limit},
+                }
+                op = ops["ConverseStream" if stream else "Converse"]
+            else:
+                body = self._family_body(family, choice, limit, schema, question)
+                params = {"modelId": body.pop("__model"), "body": json.dumps(body)}
+                op = ops["InvokeModelWithResponseStream" if stream else "InvokeModel"]
+            method, path, headers, data = self._layout(op, params, "plausible")
+            yield Case(op.name, f"cut_off:{family}:{choice}:{limit}", method, path, headers, data)
+
+    @staticmethod
+    def _family_body(
+        family: str, choice: str, limit: int, schema: dict[str, Any], question: str
+    ) -> dict[str, Any]:
+        if family == "anthropic":
+            tool_choice = {"any": {"type": "any"}, "tool": {"type": "tool", "name": "get_weather"}}.get(
+                choice, {"type": choice}
+            )
+            return {
+                "__model": "anthropic.claude-3-haiku-20240307-v1:0",
+                "anthropic_version": "bedrock-2023-05-31",
+                "max_tokens": limit,
+                "messages": [{"role": "user", "content": question}],
+                "tools": [{"name": "get_weather", "input_schema": schema}],
+                "tool_choice": tool_choice,
+            }
+        function = {"type": "function", "function": {"name": "get_weather", "parameters": schema}}
+        if family == "cohere":
+            return {
+                "__model": "cohere.command-r-v1:0",
+                "message": question,
+                "max_tokens": limit,
+                "tools": [
+                    {
+                        "name": "get_weather",
+                        "description": "Weather",
+                        "parameter_definitions": {"city": {"type": "str", "required": True}},
+                    }
+                ],
+            }
+        return {
+            "__model": "mistral.mistral-large-2407-v1:0" if family == "mistral" else "openai.gpt-oss-20b-1:0",
+            "messages": [{"role": "user", "content": question}],
+            "max_tokens": limit,
+            "tools": [function],
+            "tool_choice": {"any": "any", "tool": "any", "auto": "auto", "none": "none"}[choice]
+            if family == "mistral"
+            else {"any": "required", "tool": "required", "auto": "auto", "none": "none"}[choice],
+        }
+
     def cases(self, count: int) -> Iterator[Case]:
         ops = operations()
         for i in range(count):

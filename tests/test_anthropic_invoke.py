@@ -303,6 +303,42 @@ def tool_body(choice: dict[str, Any] | None, *tools: dict[str, Any], **fields: A
     return payload
 
 
+@pytest.mark.parametrize("max_tokens", [1, 4, 8])
+def test_forced_call_cut_off_before_its_name_is_a_plain_max_tokens_answer(
+    runtime: Any, max_tokens: int
+) -> None:
+    """Cut off before the tool's name was written: no call to return, and no 500."""
+    message, _ = invoke(runtime, tool_body({"type": "any"}, WEATHER, TIME, max_tokens=max_tokens))
+    assert message["stop_reason"] == "max_tokens"
+    assert all(b["type"] == "tool_use" for b in message["content"])
+    events = stream(runtime, tool_body({"type": "any"}, WEATHER, TIME, max_tokens=max_tokens))
+    assert events[-2]["delta"]["stop_reason"] == "max_tokens"
+
+
+@pytest.mark.parametrize("max_tokens", [14, 20])
+def test_forced_call_cut_off_by_max_tokens_is_returned_as_far_as_it_went(
+    runtime: Any, max_tokens: int
+) -> None:
+    """Once a 500 (IndexError): the cut-off call stays in the message, its input parsed so far."""
+    message, _ = invoke(runtime, tool_body({"type": "any"}, WEATHER, max_tokens=max_tokens, temperature=0))
+    assert message["stop_reason"] == "max_tokens"
+    (use,) = message["content"]
+    assert use["type"] == "tool_use" and use["name"] == "get_weather" and use["id"].startswith("toolu_bdrk_")
+    assert isinstance(use["input"], dict) and set(use["input"]) <= {"city", "unit", "days"}
+    events = stream(runtime, tool_body({"type": "any"}, WEATHER, max_tokens=max_tokens, temperature=0))
+    kinds = [e["type"] for e in events]
+    assert kinds[:2] == ["message_start", "content_block_start"] and kinds[-2:] == [
+        "message_delta",
+        "message_stop",
+    ]
+    assert events[1]["content_block"]["type"] == "tool_use" and "content_block_stop" in kinds
+    assert events[-2]["delta"]["stop_reason"] == "max_tokens"
+    streamed = "".join(
+        e["delta"].get("partial_json", "") for e in events if e["type"] == "content_block_delta"
+    )
+    assert streamed and not streamed.rstrip().endswith("}"), "the input JSON stops where the model did"
+
+
 def test_tool_choice_any_returns_a_schema_valid_call(runtime: Any) -> None:
     message, _ = invoke(runtime, tool_body({"type": "any"}, WEATHER))
     assert message["stop_reason"] == "tool_use"

@@ -151,6 +151,29 @@ def test_tool_choice_names_the_tool(runtime: Any) -> None:
     assert use["input"]["amount"] >= 0
 
 
+@pytest.mark.parametrize("max_tokens", [14, 18])
+def test_forced_call_cut_off_by_max_tokens_is_returned_as_far_as_it_went(
+    runtime: Any, max_tokens: int
+) -> None:
+    """Bedrock returns the partial toolUse (LangChain and Strands read it); so does the stream."""
+    request = {
+        "modelId": MODEL,
+        "messages": [user("Weather in Rome in fahrenheit?")],
+        "toolConfig": {"tools": [WEATHER], "toolChoice": {"any": {}}},
+        "inferenceConfig": {"maxTokens": max_tokens, "temperature": 0},
+    }
+    response = runtime.converse(**request)
+    assert response["stopReason"] == "max_tokens"
+    (use,) = tool_uses(response)
+    assert use["name"] == "get_weather" and use["toolUseId"].startswith("tooluse_")
+    assert isinstance(use["input"], dict) and set(use["input"]) <= {"city", "unit"}
+    events = [next(iter(e.items())) for e in runtime.converse_stream(**request)["stream"]]
+    assert [n for n, _ in events if n == "contentBlockStart"] == ["contentBlockStart"]
+    assert events[-2] == ("messageStop", {"stopReason": "max_tokens"})
+    streamed = "".join(b["delta"]["toolUse"]["input"] for n, b in events if n == "contentBlockDelta")
+    assert streamed and not streamed.rstrip().endswith("}")
+
+
 def test_stream_tool_use_events_in_aws_order(runtime: Any) -> None:
     response = runtime.converse_stream(
         modelId=MODEL,

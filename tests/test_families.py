@@ -159,6 +159,23 @@ def test_mistral_stream(runtime: Any) -> None:
     check_metrics(chunks[-1])
 
 
+def test_mistral_large_forced_tool_cut_off_keeps_its_arguments_as_written(runtime: Any) -> None:
+    body = {
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER}}],
+        "tool_choice": "any",
+        "max_tokens": 14,
+        "temperature": 0,
+    }
+    out, _ = invoke(runtime, MISTRAL_LARGE, body)
+    choice = out["choices"][0]
+    assert choice["stop_reason"] == "length"
+    (call,) = choice["message"]["tool_calls"]
+    assert call["function"]["name"] == "get_weather"
+    arguments = call["function"]["arguments"]
+    assert arguments.startswith("{") and not arguments.rstrip().endswith("}")  # as far as it went
+
+
 def test_mistral_large_chat_form_with_forced_tool(runtime: Any) -> None:
     body = {
         "messages": [{"role": "user", "content": "What is the weather in Paris?"}],

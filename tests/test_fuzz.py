@@ -16,6 +16,7 @@ from conftest import Server, make_client, start_server, stop_server
 from shape_fuzz import ShapeFuzzer, operations, send
 
 CASES = 2000
+CUT_OFF_CASES = 80
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,19 @@ def test_no_hostile_request_is_a_server_error(target: Server) -> None:
         inferenceConfig={"maxTokens": 3},
     )
     assert answer["output"]["message"]["content"]
+
+
+def test_no_cut_off_generation_is_a_server_error(target: Server) -> None:
+    """Answers ended by max tokens mid tool call, mid JSON or mid text, every family with tools."""
+    failures, statuses = [], Counter[int]()
+    with httpx.Client(base_url=target.url, timeout=120) as client:
+        for case in ShapeFuzzer(seed=5).cut_off_cases(CUT_OFF_CASES):
+            outcome = send(client, case)
+            statuses[outcome.status] += 1
+            if outcome.failed or outcome.status != 200:
+                failures.append(f"{case.label()} -> {outcome.status} {outcome.error}")
+    assert not failures, "\n".join(failures[:20])
+    assert statuses[200] == CUT_OFF_CASES
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(target: Server) -> None:

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import jiter
+
 from ..conversation import ToolCall
 from . import schema_check
 
@@ -336,3 +338,14 @@ class CallStream:
             rest = rest[: -len(_CALL_END)].rstrip()
         self._sent += len(rest)
         return rest
+
+
+def partial_input(arguments: str) -> dict[str, Any]:
+    """The arguments of a call cut off mid-way, as far as they go: open strings, lists and objects
+    closed, a member whose value had not started dropped (``{}`` when nothing usable was
+    written). What Bedrock returns as the input of a tool use that ran into max tokens."""
+    try:
+        value = jiter.from_json(arguments.encode(), partial_mode="trailing-strings")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -53,6 +53,9 @@ class ToolCall:
 @dataclass
 class ToolUseEnd:
     call: ToolCall | None  # None: generation stopped before the call was complete
+    # When cut off: the input as far as it was generated (open strings, lists and objects
+    # closed, an unfinished member dropped), which Bedrock returns as the tool use's input.
+    partial: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -518,10 +518,10 @@ class MessageRenderer:
             self._json += event.json
             return [self._delta({"type": "input_json_delta", "partial_json": event.json})]
         if isinstance(event, ToolUseEnd):
-            if event.call is not None:
-                self.content[-1]["input"] = event.call.input
-            else:  # cut off by max_tokens: the partial call is not part of the message
-                self.content.pop()
+            if self._open != "tool_use":
+                return []
+            # A call cut off by max_tokens stays in the message with its input as far as it went.
+            self.content[-1]["input"] = event.call.input if event.call is not None else event.partial
             return self._close()
         return []
 

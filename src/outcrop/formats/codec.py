@@ -173,6 +173,7 @@ class ToolCallOut:
     name: str
     input: dict[str, Any]
     arguments: str  # the JSON text as generated
+    complete: bool = True  # False: cut off by max tokens (input is what was parsed of it)
 
 
 class Collector:
@@ -211,9 +212,12 @@ class Collector:
             return self.on_tool_delta(event.json)
         if isinstance(event, ToolUseEnd):
             opened, self._open_call = self._open_call, None
-            if event.call is None or opened is None:
+            if opened is None:
                 return self.on_tool_end(None)
-            call = ToolCallOut(opened[0], event.call.name, event.call.input, self._args)
+            if event.call is None:  # cut off: returned as far as it went, as Bedrock does
+                call = ToolCallOut(opened[0], opened[1], event.partial, self._args, complete=False)
+            else:
+                call = ToolCallOut(opened[0], event.call.name, event.call.input, self._args)
             self.calls.append(call)
             return self.on_tool_end(call)
         return []

@@ -93,10 +93,9 @@ class MistralTextRenderer(Collector):
 
 
 def _tool_call(call: ToolCallOut) -> dict[str, Any]:
-    return {
-        "id": call.tool_use_id,
-        "function": {"name": call.name, "arguments": json.dumps(call.input, ensure_ascii=False)},
-    }
+    # A call cut off by max_tokens keeps its arguments as the model wrote them (OpenAI-style).
+    arguments = json.dumps(call.input, ensure_ascii=False) if call.complete else call.arguments
+    return {"id": call.tool_use_id, "function": {"name": call.name, "arguments": arguments}}
 
 
 class MistralChatRenderer(Collector):

@@ -82,11 +82,10 @@ def finish_reason(done: Finished) -> str:
 
 
 def _tool_call(call: ToolCallOut) -> dict[str, Any]:
-    return {
-        "id": call.tool_use_id,
-        "type": "function",
-        "function": {"name": call.name, "arguments": json.dumps(call.input, ensure_ascii=False)},
-    }
+    # A call cut off by max tokens keeps its arguments as the model wrote them, as OpenAI does.
+    arguments = json.dumps(call.input, ensure_ascii=False) if call.complete else call.arguments
+    function = {"name": call.name, "arguments": arguments}
+    return {"id": call.tool_use_id, "type": "function", "function": function}
 
 
 class ChatCompletionRenderer(Collector):

@@ -19,7 +19,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 
-from ..constrained.tool_calls import TOOL_OPEN, CallStream, call_grammar, parse_call, tool_mode, tool_specs
+from ..constrained.tool_calls import (
+    TOOL_OPEN,
+    CallStream,
+    call_grammar,
+    parse_call,
+    partial_input,
+    tool_mode,
+    tool_specs,
+)
 from ..conversation import (
     AnswerEvent,
     Conversation,
@@ -162,6 +170,7 @@ class Answer:
         stream = CallStream()
         done: Finished | None = None
         started = False
+        arguments = ""
         async for event in generation:
             if isinstance(event, Started):
                 if first is None:  # a continuation's admission is not the answer's
@@ -175,14 +184,16 @@ class Answer:
                 started = True
                 yield ToolUseStart(self.new_tool_use_id(), name)
             if args:
+                arguments += args
                 yield ToolInputDelta(args)
         assert done is not None
         rest = stream.finish()
         if rest:
+            arguments += rest
             yield ToolInputDelta(rest)
         call = parse_call(stream.text, self.specs)
         if started:
-            yield ToolUseEnd(call)
+            yield ToolUseEnd(call, partial_input(arguments) if call is None else {})
         stop = "tool_use" if call is not None else "max_tokens"
         billed = first or done
         produced = done.output_tokens + (first.output_tokens if first else 0)
