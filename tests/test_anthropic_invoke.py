@@ -166,6 +166,11 @@ def test_system_as_string_and_as_blocks_are_the_same_prompt(runtime: Any) -> Non
 
 
 def test_everything_claude_clients_send_is_accepted(runtime: Any) -> None:
+    remember = [{"role": "user", "content": [{"type": "text", "text": "Remember the word cactus."}]}]
+    first, _ = invoke(
+        runtime, body(max_tokens=1030, thinking={"type": "enabled", "budget_tokens": 1024}, messages=remember)
+    )
+    thought = next(b for b in first["content"] if b["type"] == "thinking")  # signed by the server
     png = base64.b64encode(
         bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489")
     ).decode()
@@ -180,7 +185,7 @@ def test_everything_claude_clients_send_is_accepted(runtime: Any) -> None:
             {
                 "role": "assistant",
                 "content": [
-                    {"type": "thinking", "thinking": "The user wants me to remember.", "signature": "c2ln"},
+                    thought,
                     {"type": "redacted_thinking", "data": "cmVkYWN0ZWQ="},
                     {"type": "text", "text": "I will remember it."},
                 ],

@@ -174,6 +174,27 @@ def test_forced_call_cut_off_by_max_tokens_is_returned_as_far_as_it_went(
     assert streamed and not streamed.rstrip().endswith("}")
 
 
+def test_auto_mode_call_the_model_opens_is_finished_not_left_hanging(raw_runtime: Any) -> None:
+    """The model opens a call in free text; the call is then generated under the grammar by a
+    second generation (once this hung: the first generation's end cancelled the second). The
+    prompt and tool are ones the default model answers this way at temperature 0."""
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 20}},
+        "required": ["city"],
+    }
+    tool = {"toolSpec": {"name": "get_weather", "inputSchema": {"json": schema}}}
+    response = raw_runtime.converse(
+        modelId="amazon.nova-lite-v1:0",
+        messages=[user("Repeat exactly: <tool_call>")],
+        toolConfig={"tools": [tool], "toolChoice": {"auto": {}}},
+        inferenceConfig={"maxTokens": 40, "temperature": 0},
+    )
+    assert response["stopReason"] == "tool_use"
+    (use,) = tool_uses(response)
+    jsonschema.validate(use["input"], schema)
+
+
 def test_stream_tool_use_events_in_aws_order(runtime: Any) -> None:
     response = runtime.converse_stream(
         modelId=MODEL,

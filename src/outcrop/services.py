@@ -40,8 +40,10 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         from .engines.embeddings.engine import configure_embedding_engine
+        from .formats import thinking
 
         configure_embedding_engine(settings.threads)
+        thinking.use_key_from(settings.state_dir)
         engines = {m.name: build_engine(m, settings) for m in settings.models}
         return cls(settings, Catalog(settings.region, settings.account_id), engines)
 

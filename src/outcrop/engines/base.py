@@ -59,6 +59,10 @@ class Engine(abc.ABC):
     threads: int
     fit_tokens: int | None
     stats: dict[str, int]  # completed / cancelled / failed generations, for health
+    # Whether a request that asks for reasoning gets a reasoning phase run by Outcrop (the model
+    # prefilled with <think>: invocation/answer.py). Remote servers pass their model's own
+    # reasoning through instead.
+    reasoning_phase: bool = False
 
     @property
     @abc.abstractmethod

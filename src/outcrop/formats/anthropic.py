@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
 import secrets
@@ -41,6 +40,7 @@ from ..conversation import (
     ToolUseStart,
 )
 from ..protocol.errors import ValidationException
+from . import thinking
 from .anthropic_schema import check_body
 from .codec import Chunk, Metrics, ParsedRequest, Source, TextCodec, raw_body
 
@@ -49,9 +49,6 @@ ANTHROPIC_VERSION = "bedrock-2023-05-31"
 # programs, anthropic SDKs before 2.x), and the first-party API version the anthropic Python
 # SDK 2.x sends from AnthropicBedrock (``anthropic._constants.ANTHROPIC_API_VERSION``).
 ACCEPTED_VERSIONS = (ANTHROPIC_VERSION, "2026-10-21")
-THINKING_DOCS = (
-    "https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size"
-)
 # Claude generations that take temperature or top_p, not both (AWS's Claude 4.5 model cards).
 _ONE_SAMPLING_PARAM = re.compile(r"claude-(?:sonnet|opus|haiku)-(?:4-[5-9]|[5-9])|claude-opus-4-1")
 _ALPHABET = string.ascii_letters + string.digits
@@ -113,6 +110,7 @@ class AnthropicRequest:
     max_tokens: int
     reasoning: bool  # thinking enabled / adaptive
     betas: list[str] = field(default_factory=list)
+    reasoning_budget: int | None = None  # thinking.budget_tokens
 
 
 # ---- requests -----------------------------------------------------------------------------
@@ -149,12 +147,12 @@ def parse_request(raw: bytes, ref: ModelRef) -> AnthropicRequest:
             stop_sequences=list(body.get("stop_sequences") or []),
         ),
     )
-    thinking = body.get("thinking") or {}
     return AnthropicRequest(
         conversation=conversation,
         model_name=name,
         max_tokens=body["max_tokens"],
-        reasoning=thinking.get("type") in ("enabled", "adaptive"),
+        reasoning=thinking.thinking_on(body.get("thinking")) is not None,
+        reasoning_budget=thinking.budget(body.get("thinking")),
         betas=list(body.get("anthropic_beta") or []),
     )
 
@@ -167,26 +165,32 @@ def _check_rules(body: dict[str, Any], ref: ModelRef, name: str) -> None:
             f"max_tokens: {max_tokens} > {ref.max_output_tokens}, which is the maximum allowed number of "
             f"output tokens for {name}"
         )
-    thinking = body.get("thinking") or {}
-    if thinking.get("type") == "enabled":
-        budget = thinking.get("budget_tokens")
-        if budget is None:
-            raise ValidationException("thinking.enabled.budget_tokens: Field required")
-        if budget < 1024:
-            raise ValidationException(
-                "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
-            )
-        if max_tokens <= budget:
-            raise ValidationException(
-                "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
-                f"documentation at {THINKING_DOCS}"
-            )
+    choice = body.get("tool_choice") or {}
+    problem = thinking.refusal(
+        body.get("thinking"),
+        max_tokens=max_tokens,
+        temperature=body.get("temperature"),
+        forced_tool=bool(body.get("tools")) and choice.get("type") in ("any", "tool"),
+        turns=[_turn(m) for m in body["messages"]],
+    )
+    if problem:
+        raise ValidationException(problem)
     if "temperature" in body and "top_p" in body and _ONE_SAMPLING_PARAM.search(name):
         raise ValidationException(
             "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
         )
     _check_content(body["messages"])
     _check_tools(body.get("tools") or [], body.get("tool_choice"))
+
+
+def _turn(message: dict[str, Any]) -> thinking.Turn:
+    blocks = _blocks(message["content"])
+    signed = [
+        (j, str(b.get("thinking", "")), str(b.get("signature", "")))
+        for j, b in enumerate(blocks)
+        if b.get("type") == "thinking"
+    ]
+    return thinking.Turn(message["role"], [str(b.get("type")) for b in blocks], signed)
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
@@ -422,11 +426,6 @@ def _with_cache_points(pairs: list[tuple[dict[str, Any], Block | None]]) -> list
     return out
 
 
-def signature(thinking: str) -> str:
-    """Thinking blocks carry a signature; Outcrop's is a digest of the text (not verified on input)."""
-    return base64.b64encode(hashlib.sha256(thinking.encode()).digest()).decode()
-
-
 class AnthropicCodec(TextCodec):
     """Anthropic Messages bodies, for every Claude model on InvokeModel."""
 
@@ -435,7 +434,11 @@ class AnthropicCodec(TextCodec):
     def parse(self, source: Source, ref: ModelRef, *, streaming: bool = False) -> ParsedRequest:
         request = parse_request(raw_body(source), ref)
         return ParsedRequest(
-            request.conversation, reasoning=request.reasoning, options={"model": request.model_name}
+            request.conversation,
+            reasoning=request.reasoning,
+            reasoning_requested=request.reasoning,
+            reasoning_budget=request.reasoning_budget,
+            options={"model": request.model_name},
         )
 
     def renderer(self, request: ParsedRequest, ref: ModelRef) -> MessageRenderer:
@@ -492,7 +495,7 @@ class MessageRenderer:
         events: list[dict[str, Any]] = []
         block = self.content[-1]
         if self._open == "thinking":
-            block["signature"] = signature(block["thinking"])
+            block["signature"] = thinking.sign(block["thinking"])
             events.append(self._delta({"type": "signature_delta", "signature": block["signature"]}))
         events.append({"type": "content_block_stop", "index": self._index})
         self._open = None

@@ -55,7 +55,12 @@ class ParsedRequest:
     """A parsed request: the conversation, and what its answer needs to know or echo."""
 
     conversation: Conversation
-    reasoning: bool = False  # split a leading <think>…</think> into reasoning
+    reasoning: bool = False  # reasoning goes in reasoning blocks (a leading <think>…</think>)
+    # The request turned reasoning on itself (Claude's thinking, reasoningConfig): the answer
+    # reasons first even when the model would not, within ``reasoning_budget`` tokens (None: the
+    # default).
+    reasoning_requested: bool = False
+    reasoning_budget: int | None = None
     choices: int = 1  # answers to generate for the same prompt (chat completions' ``n``)
     options: dict[str, Any] = field(default_factory=dict)
 

@@ -18,6 +18,7 @@ from ..catalog import ModelRef
 from ..constrained.json_output import parse_schema, schema_grammar
 from ..conversation import Conversation, Finished, InferenceParams, Message, Started
 from ..protocol.errors import ValidationException
+from . import thinking
 from .capabilities import check_converse
 from .codec import (
     Api,
@@ -47,6 +48,7 @@ _GENERIC_FIELDS = {"top_k", "topK"}
 class ConverseRequest:
     conversation: Conversation
     reasoning: bool  # the request asked for reasoning (Claude thinking, Nova reasoningConfig)
+    reasoning_budget: int | None = None
 
 
 def converse_request(params: Mapping[str, Any], provider: str, *, vision: bool = False) -> ConverseRequest:
@@ -63,6 +65,8 @@ def converse_request(params: Mapping[str, Any], provider: str, *, vision: bool =
             )
     fields = _model_fields(params.get("additionalModelRequestFields"), provider)
     inference = params.get("inferenceConfig") or {}
+    if provider == "Anthropic":
+        _check_thinking(fields, inference, params.get("toolConfig"), messages)
     grammar = _output_grammar(params.get("outputConfig"))
     conversation = Conversation(
         messages=messages,
@@ -77,7 +81,9 @@ def converse_request(params: Mapping[str, Any], provider: str, *, vision: bool =
             grammar=grammar,
         ),
     )
-    return ConverseRequest(conversation, _reasoning(fields) and grammar is None)
+    return ConverseRequest(
+        conversation, _reasoning(fields) and grammar is None, thinking.budget(fields.get("thinking"))
+    )
 
 
 def check_messages(messages: list[Message], *, has_tool_config: bool) -> None:
@@ -139,6 +145,39 @@ def _model_fields(fields: Any, provider: str) -> dict[str, Any]:
     return fields
 
 
+_THINKING_KINDS = {"reasoningContent": "thinking", "toolUse": "tool_use", "toolResult": "tool_result"}
+
+
+def _check_thinking(
+    fields: dict[str, Any], inference: Mapping[str, Any], tool_config: Any, messages: list[Message]
+) -> None:
+    """Claude's thinking rules (formats/thinking.py), refused in Converse's wrapping."""
+    choice = (tool_config or {}).get("toolChoice") or {}
+    turns = []
+    for message in messages:
+        kinds, signed = [], []
+        for j, block in enumerate(message.content):
+            kind = next(iter(block), "")
+            reasoning = block.get("reasoningContent") or {}
+            if "redactedContent" in reasoning:
+                kinds.append("redacted_thinking")
+                continue
+            kinds.append(_THINKING_KINDS.get(kind, kind))
+            if "reasoningText" in reasoning:
+                text = reasoning["reasoningText"]
+                signed.append((j, str(text.get("text", "")), str(text.get("signature", ""))))
+        turns.append(thinking.Turn(message.role, kinds, signed))
+    problem = thinking.refusal(
+        fields.get("thinking"),
+        max_tokens=inference.get("maxTokens"),
+        temperature=inference.get("temperature"),
+        forced_tool=bool(choice.get("any") is not None or choice.get("tool") is not None),
+        turns=turns,
+    )
+    if problem:
+        raise ValidationException(f"The model returned the following errors: {problem}")
+
+
 def _top_k(fields: dict[str, Any]) -> int | None:
     nested = fields.get("inferenceConfig")
     candidates = [("top_k", fields.get("top_k")), ("topK", fields.get("topK"))]
@@ -189,7 +228,12 @@ class ConverseCodec:
             raise TypeError("the Converse codec reads Converse's input members")
         check_converse(ref, source, streaming=streaming)
         request = converse_request(source, ref.provider)
-        return ParsedRequest(request.conversation, reasoning=request.reasoning)
+        return ParsedRequest(
+            request.conversation,
+            reasoning=request.reasoning,
+            reasoning_requested=request.reasoning,
+            reasoning_budget=request.reasoning_budget,
+        )
 
     def renderer(self, request: ParsedRequest, ref: ModelRef) -> ConverseRenderer:
         return ConverseRenderer()
@@ -241,8 +285,12 @@ class ConverseShapedRenderer(Collector):
     def _close(self) -> list[Chunk]:
         if self._open is None:
             return []
+        out: list[Chunk] = []
+        if self._open == "reasoning":  # the block's signature comes last, in a delta of its own
+            delta = {"reasoningContent": {"signature": thinking.sign(self.reasoning)}}
+            out.append({"contentBlockDelta": {"delta": delta, "contentBlockIndex": self._index}})
         self._open = None
-        return [{"contentBlockStop": {"contentBlockIndex": self._index}}]
+        return [*out, {"contentBlockStop": {"contentBlockIndex": self._index}}]
 
     def on_text(self, text: str) -> list[Chunk]:
         out = self._switch("text")
@@ -271,7 +319,8 @@ class ConverseShapedRenderer(Collector):
         """The assistant message's content blocks: reasoning, text, then tool uses."""
         content: list[dict[str, Any]] = []
         if self.reasoning:
-            content.append({"reasoningContent": {"reasoningText": {"text": self.reasoning}}})
+            text = {"text": self.reasoning, "signature": thinking.sign(self.reasoning)}
+            content.append({"reasoningContent": {"reasoningText": text}})
         if self.text:
             content.append({"text": self.text})
         for call in self.calls:

@@ -203,7 +203,8 @@ class NovaCodec(TextCodec):
             tool_config=tool_config,
             params=params,
         )
-        return ParsedRequest(conversation, reasoning=reasoning.get("type") == "enabled")
+        asked = reasoning.get("type") == "enabled"
+        return ParsedRequest(conversation, reasoning=asked, reasoning_requested=asked)
 
     def renderer(self, request: ParsedRequest, ref: ModelRef) -> NovaRenderer:
         return NovaRenderer()

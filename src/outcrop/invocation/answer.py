@@ -10,8 +10,15 @@
   grammar of all tools (or of the one named), so it is always exactly one valid call.
 * ``none``: tools are not offered; plain text.
 
-The same driver also splits a leading ``<think>…</think>`` (reasoning models) into reasoning
-events when the request asked for reasoning. Every API renders these events its own way.
+Reasoning, when the request asks for it (Claude's ``thinking``, Nova's ``reasoningConfig``), runs
+as a phase of its own on engines that take it (``Engine.reasoning_phase``: the embedded one): the
+answer is prefilled with ``<think>`` so the model writes its reasoning first (a model that reasons
+natively does exactly this on its own), up to the thinking budget or ``</think>``; then the answer
+is generated with that reasoning in context, from the rest of ``max_tokens``. The reasoning comes
+out as reasoning events, billed as output like Claude's. A forced tool call does not reason
+(Claude refuses that combination outright when thinking is ``enabled``). On other engines a leading
+``<think>…</think>`` the model writes itself is split into reasoning events. Every API renders
+these events its own way.
 """
 
 from __future__ import annotations
@@ -46,6 +53,9 @@ from ..engines.base import Cancellation, Engine, Prompt
 from ..engines.chat import THINK_CLOSE, THINK_OPEN, block_text
 from ..engines.errors import ContextOverflow
 
+DEFAULT_REASONING_BUDGET = 512  # thinking tokens when the request names no budget
+THINKING_PREFILL = THINK_OPEN + "\n"
+
 
 def with_prefill(conversation: Conversation, text: str) -> Conversation:
     """The conversation with ``text`` appended to the answer the model continues."""
@@ -70,6 +80,8 @@ class Answer:
         *,
         new_tool_use_id: Callable[[], str],
         reasoning: bool = False,
+        reasoning_phase: bool = False,
+        reasoning_budget: int | None = None,
     ) -> None:
         self.engine = engine
         self.conversation = conversation
@@ -80,7 +92,13 @@ class Answer:
         self.forced = self.tools_on and self.mode.forced
         self.new_tool_use_id = new_tool_use_id
         self.reasoning = reasoning and not self.forced
-        self._cancel = Cancellation()
+        # A reasoning phase of its own: asked for by the request, run where the engine takes it.
+        self.thinks_first = self.reasoning and reasoning_phase and engine.reasoning_phase
+        self.reasoning_budget = reasoning_budget
+        # One per generation (a generation's end cancels its own, so a later phase of this answer
+        # needs a fresh one); ``cancel`` ends them all.
+        self._cancels: list[Cancellation] = []
+        self._cancelled = False
         self._first: AsyncIterable[EngineEvent] | None = None
 
     async def prompt(self, conversation: Conversation | None = None) -> Prompt:
@@ -88,6 +106,8 @@ class Answer:
         conversation = conversation or self.conversation
         if self.forced:
             return await self.engine.prepare(with_prefill(conversation, TOOL_OPEN))
+        if self.thinks_first:
+            return await self.engine.prepare(with_prefill(conversation, THINKING_PREFILL))
         return await self.engine.prepare(conversation)
 
     def start(self, prompt: Prompt, conversation: Conversation | None = None) -> None:
@@ -97,14 +117,40 @@ class Answer:
             self.conversation = conversation
         if self.forced:
             params = self._call_params(self.params.max_tokens)
+        elif self.thinks_first:
+            params = self._thinking_params()
         elif self.tools_on:
             params = dataclasses.replace(self.params, stop_sequences=[*self.params.stop_sequences, TOOL_OPEN])
         else:
             params = self.params
-        self._first = self.engine.submit(prompt, params, self._cancel)
+        self._first = self.engine.submit(prompt, params, self._cancellation())
 
     def cancel(self) -> None:
-        self._cancel.cancel()
+        self._cancelled = True
+        for cancel in self._cancels:
+            cancel.cancel()
+
+    def _cancellation(self) -> Cancellation:
+        cancel = Cancellation()
+        if self._cancelled:  # the client left between two phases
+            cancel.cancel()
+        self._cancels.append(cancel)
+        return cancel
+
+    def _thinking_params(self) -> InferenceParams:
+        """The reasoning phase: up to the budget (leaving the answer at least one token)."""
+        budget = self.reasoning_budget or DEFAULT_REASONING_BUDGET
+        limit = self.params.max_tokens
+        if limit is not None:  # a named budget may take all but one token; the default, half
+            budget = min(budget, limit - 1) if self.reasoning_budget else min(budget, limit // 2)
+            budget = max(1, budget)
+        return dataclasses.replace(self.params, max_tokens=budget, stop_sequences=[THINK_CLOSE], grammar=None)
+
+    def _answer_params(self, max_tokens: int | None) -> InferenceParams:
+        """Free text after reasoning: the request's own limits, with the tool-call opening as a
+        stop when tools are offered."""
+        stops = [*self.params.stop_sequences, TOOL_OPEN] if self.tools_on else self.params.stop_sequences
+        return dataclasses.replace(self.params, max_tokens=max_tokens, stop_sequences=stops)
 
     def _call_params(self, max_tokens: int | None) -> InferenceParams:
         grammar = call_grammar(self.specs, self.mode.name if self.mode.kind == "tool" else None)
@@ -116,36 +162,86 @@ class Answer:
             if self.forced:
                 async for event in self._call(self._first, None):
                     yield event
-                return
-            text: list[str] = []
-            splitter = _ThinkSplitter() if self.reasoning else None
-            done: Finished | None = None
-            async for event in self._first:
-                if isinstance(event, Started):
+            elif self.thinks_first:
+                async for event in self._reason_then_answer(self._first):
                     yield event
-                elif isinstance(event, TextDelta):
-                    text.append(event.text)
-                    for out in splitter.feed(event.text) if splitter else [event]:
-                        yield out
-                else:
-                    done = event
-            assert done is not None
-            if splitter:
-                for out in splitter.flush():
-                    yield out
-            opened = (
-                self.tools_on
-                and done.stop_reason == "stop_sequence"
-                and done.stop_sequence == TOOL_OPEN
-                and TOOL_OPEN not in self.params.stop_sequences
-            )
-            if not opened:
-                yield done
-                return
-            async for event in self._continue_with_call("".join(text), done):
-                yield event
+            else:
+                async for event in self._free(self._first, None, ""):
+                    yield event
         finally:
-            self._cancel.cancel()
+            self.cancel()
+
+    async def _reason_then_answer(self, generation: AsyncIterable[EngineEvent]) -> AsyncIterator[AnswerEvent]:
+        thought: list[str] = []
+        thinking: Finished | None = None
+        async for event in generation:
+            if isinstance(event, Started):
+                yield event
+            elif isinstance(event, TextDelta):
+                piece = event.text.lstrip("\n") if not thought else event.text
+                if piece:
+                    thought.append(piece)
+                    yield ReasoningDelta(piece)
+            else:
+                thinking = event
+        assert thinking is not None
+        used = thinking.output_tokens
+        left = None if self.params.max_tokens is None else self.params.max_tokens - used
+        reasoned = dataclasses.replace(thinking, stop_reason="max_tokens", stop_sequence=None)
+        if left is not None and left <= 0:
+            yield reasoned
+            return
+        prefix = f"{THINKING_PREFILL}{''.join(thought).rstrip()}\n{THINK_CLOSE}\n\n"
+        prompt = await self.engine.prepare(with_prefill(self.conversation, prefix))
+        try:
+            answer = self.engine.submit(prompt, self._answer_params(left), self._cancellation())
+        except ContextOverflow:  # the reasoning filled the window
+            yield reasoned
+            return
+        async for out in self._free(answer, reasoned, prefix):
+            yield out
+
+    async def _free(
+        self, generation: AsyncIterable[EngineEvent], first: Finished | None, prefix: str
+    ) -> AsyncIterator[AnswerEvent]:
+        """Free text (a leading ``<think>`` split off when reasoning was asked for and had no phase
+        of its own), and the tool call it opens, if it does. ``first``: what an earlier phase of
+        this answer generated (billed with it: its prompt, plus both phases' output)."""
+        text: list[str] = []
+        splitter = _ThinkSplitter() if self.reasoning and first is None else None
+        done: Finished | None = None
+        async for event in generation:
+            if isinstance(event, Started):
+                if first is None:
+                    yield event
+            elif isinstance(event, TextDelta):
+                text.append(event.text)
+                for out in splitter.feed(event.text) if splitter else [event]:
+                    yield out
+            else:
+                done = event
+        assert done is not None
+        if splitter:
+            for out in splitter.flush():
+                yield out
+        if first is not None:
+            done = dataclasses.replace(
+                first,
+                stop_reason=done.stop_reason,
+                stop_sequence=done.stop_sequence,
+                output_tokens=first.output_tokens + done.output_tokens,
+            )
+        opened = (
+            self.tools_on
+            and done.stop_reason == "stop_sequence"
+            and done.stop_sequence == TOOL_OPEN
+            and TOOL_OPEN not in self.params.stop_sequences
+        )
+        if not opened:
+            yield done
+            return
+        async for out in self._continue_with_call(prefix + "".join(text), done):
+            yield out
 
     async def _continue_with_call(self, text: str, first: Finished) -> AsyncIterator[AnswerEvent]:
         left = None if self.params.max_tokens is None else self.params.max_tokens - first.output_tokens
@@ -155,7 +251,7 @@ class Answer:
             return
         prompt = await self.engine.prepare(with_prefill(self.conversation, text + TOOL_OPEN))
         try:
-            generation = self.engine.submit(prompt, self._call_params(left), self._cancel)
+            generation = self.engine.submit(prompt, self._call_params(left), self._cancellation())
         except ContextOverflow:  # no room left in the context for the call
             yield out_of_room
             return

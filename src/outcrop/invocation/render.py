@@ -49,6 +49,8 @@ class Prepared:
             conversation or self.parsed.conversation,
             new_tool_use_id=self.codec.new_tool_use_id,
             reasoning=self.parsed.reasoning,
+            reasoning_phase=self.parsed.reasoning_requested,
+            reasoning_budget=self.parsed.reasoning_budget,
         )
 
     def finishing(self, events: AsyncIterator[AnswerEvent]) -> AsyncIterator[AnswerEvent]:

@@ -91,6 +91,8 @@ def kv_bytes_per_token(model: Any, metadata: dict[str, str]) -> int:
 
 
 class LlamaCppEngine(Engine):
+    reasoning_phase = True
+
     def __init__(
         self, model: ServedModel, *, threads: int, max_queue: int, queue_timeout: float = 30.0
     ) -> None:
