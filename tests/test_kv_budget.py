@@ -118,7 +118,7 @@ def test_streams_beyond_the_cache_wait_and_finish(small: Server) -> None:
 def test_one_long_request_can_use_the_whole_window(small: Server) -> None:
     streams(small, 4, 20)  # leave prefixes cached in idle slots
     runtime = client(small)
-    text = " ".join(f"item{i}" for i in range(128))  # ~450 tokens with the template: most of the window
+    text = " ".join(f"item{i}" for i in range(136))  # ~435 tokens with the template: most of the window
     response = runtime.converse(
         modelId=MODEL,
         messages=[{"role": "user", "content": [{"text": text}]}],

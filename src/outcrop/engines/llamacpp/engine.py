@@ -23,6 +23,7 @@ from ...config import ServedModel
 from ...conversation import Conversation, EngineEvent, Finished, InferenceParams
 from ..base import Cancellation, Engine, Prompt, ensure_fits
 from ..chat import chat_messages
+from ..default_system import default_system_turn, without_default
 from ..errors import (
     BUSY,
     LOADING,
@@ -109,6 +110,7 @@ class LlamaCppEngine(Engine):
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
         self._llm: Any = None
         self._formatter: Any = None
+        self._default_system: str | None = None  # the template's own system turn, left out
         self._worker: threading.Thread | None = None
         self._scheduler: Scheduler | None = None
         self.context_length = 0
@@ -140,6 +142,10 @@ class LlamaCppEngine(Engine):
             eos_token=vocab.token_get_text(llm.token_eos()),
             bos_token=vocab.token_get_text(llm.token_bos()),
         )
+        self._default_system = default_system_turn(lambda m: str(self._formatter(messages=m).prompt))
+        if self._default_system:
+            log.info("model %s: its chat template's default system prompt is left out of requests "
+                     "that have none", self.name)  # fmt: skip
         window = self._spec.context_length or llm._model.n_ctx_train()
         per_token = kv_bytes_per_token(llm.model, llm.metadata)
         self.kv_tokens = self._kv_budget(per_token, window)
@@ -186,6 +192,8 @@ class LlamaCppEngine(Engine):
             last = messages.pop()
         result = self._formatter(messages=messages)
         text = str(result.prompt)
+        if not any(m["role"] == "system" for m in messages):
+            text = without_default(text, self._default_system)
         if prefill:
             text += last["content"]
         return text
