@@ -115,13 +115,6 @@ def test_document_in_a_tool_result_reaches_the_model(runtime: Any) -> None:
     assert tokens([{"text": "ok"}, doc("notes", "pdf", make_pdf(FACT))]) - tokens([{"text": "ok"}]) >= 10
 
 
-def test_citations_are_accepted_and_the_answer_is_plain_text(runtime: Any) -> None:
-    block = doc("notes", "pdf", make_pdf(FACT), citations={"enabled": True}, context="Lighthouse notes")
-    response = runtime.converse(modelId=MODEL, messages=ask(block), inferenceConfig=SMALL)
-    content = response["output"]["message"]["content"]
-    assert content and all("citationsContent" not in b for b in content)
-
-
 def test_streaming_takes_documents_too(runtime: Any) -> None:
     stream = runtime.converse_stream(
         modelId=MODEL, messages=ask(doc("notes", "docx", make_docx(FACT))), inferenceConfig=SMALL

@@ -6,6 +6,8 @@ generate from it, guardrails and the invocation pipeline pass it along.
 
 from .events import (
     AnswerEvent,
+    Citation,
+    CitationDelta,
     EngineEvent,
     Finished,
     ReasoningDelta,
@@ -21,6 +23,8 @@ from .model import Block, Conversation, InferenceParams, Message
 __all__ = [
     "AnswerEvent",
     "Block",
+    "Citation",
+    "CitationDelta",
     "Conversation",
     "EngineEvent",
     "Finished",

@@ -33,6 +33,28 @@ class ReasoningDelta:
 
 
 @dataclass
+class Citation:
+    """Where a sentence of the answer comes from: a document of the request (numbered among all
+    its documents) and a span of it, located as Converse locates it (``kind``: documentChar,
+    documentPage or documentChunk; ``start``/``end`` in characters, pages or chunks)."""
+
+    document_index: int
+    title: str
+    kind: str
+    start: int
+    end: int
+    cited: str  # the span's text, exactly as it is in the document
+
+
+@dataclass
+class CitationDelta:
+    """``sentence``, the last one of the text sent so far, is supported by ``citation``."""
+
+    citation: Citation
+    sentence: str
+
+
+@dataclass
 class ToolUseStart:
     tool_use_id: str
     name: str
@@ -71,4 +93,13 @@ class Finished:
 # What an engine streams for one generation.
 EngineEvent = Started | TextDelta | Finished
 # What an answer streams to its renderer.
-AnswerEvent = Started | TextDelta | ReasoningDelta | ToolUseStart | ToolInputDelta | ToolUseEnd | Finished
+AnswerEvent = (
+    Started
+    | TextDelta
+    | ReasoningDelta
+    | CitationDelta
+    | ToolUseStart
+    | ToolInputDelta
+    | ToolUseEnd
+    | Finished
+)

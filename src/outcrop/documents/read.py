@@ -145,12 +145,22 @@ def _check_unzipped_size(data: bytes) -> None:
 
 
 def _pdf(data: bytes) -> str:
+    return "\n\n".join(pdf_pages(data)).strip()
+
+
+def pdf_pages(data: bytes) -> list[str]:
+    """Each page's text, in order (citations locate spans by page)."""
     from pypdf import PdfReader
 
-    reader = PdfReader(io.BytesIO(data))
-    if reader.is_encrypted and not reader.decrypt(""):
-        raise Unreadable("the PDF is encrypted")
-    return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages).strip()
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise Unreadable("the PDF is encrypted")
+        return [(page.extract_text() or "").strip() for page in reader.pages]
+    except Unreadable:
+        raise
+    except Exception as exc:  # pypdf's own errors on a damaged file
+        raise Unreadable(f"the PDF could not be read: {exc}") from None
 
 
 def _docx(data: bytes) -> str:

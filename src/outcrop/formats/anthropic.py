@@ -28,6 +28,8 @@ from ..catalog import ModelRef
 from ..conversation import (
     AnswerEvent,
     Block,
+    Citation,
+    CitationDelta,
     Conversation,
     Finished,
     InferenceParams,
@@ -42,7 +44,7 @@ from ..conversation import (
 from ..protocol.errors import ValidationException
 from . import thinking
 from .anthropic_schema import check_body
-from .codec import Chunk, Metrics, ParsedRequest, Source, TextCodec, raw_body
+from .codec import Chunk, Metrics, ParsedRequest, Source, TextCodec, cited_pieces, raw_body
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 # What clients put in ``anthropic_version``: Bedrock's documented value (Claude Code, boto3
@@ -321,27 +323,22 @@ def _block(block: dict[str, Any]) -> Block | None:
 
 
 def _document(block: dict[str, Any]) -> Block:
-    """Text documents are read by the model; PDFs (base64) are kept but not shown to it."""
+    """A document as Converse holds one (its text read by the model; citable when it asks to be)."""
     source = block.get("source") or {}
     title = str(block.get("title") or "document")
+    doc: dict[str, Any] = {"name": title, "format": "txt"}
     if source.get("type") == "text":
-        return {"text": f"[Document: {title}]\n{source.get('data', '')}"}
-    if source.get("type") == "content":
+        doc["source"] = {"text": str(source.get("data", ""))}
+    elif source.get("type") == "content":
         parts = source.get("content")
-        if isinstance(parts, str):
-            text = parts
-        else:
-            items = parts if isinstance(parts, list) else []
-            text = "\n".join(str(p.get("text", "")) for p in items if isinstance(p, dict))
-        return {"text": f"[Document: {title}]\n{text}"}
-    media = str(source.get("media_type", "application/pdf"))
-    return {
-        "document": {
-            "format": media.split("/")[-1],
-            "name": title,
-            "source": {"bytes": _decode(source.get("data"))},
-        }
-    }
+        items = [{"text": parts}] if isinstance(parts, str) else parts if isinstance(parts, list) else []
+        doc["source"] = {"content": [{"text": str(p.get("text", ""))} for p in items if isinstance(p, dict)]}
+    else:
+        doc["format"] = str(source.get("media_type", "application/pdf")).split("/")[-1]
+        doc["source"] = {"bytes": _decode(source.get("data"))}
+    if isinstance(block.get("citations"), dict):
+        doc["citations"] = {"enabled": bool(block["citations"].get("enabled"))}
+    return {"document": doc}
 
 
 def _result_content(content: Any) -> list[Block]:
@@ -448,6 +445,25 @@ class AnthropicCodec(TextCodec):
         return new_tool_use_id()
 
 
+_ANTHROPIC_LOCATIONS = {
+    "documentChar": ("char_location", "start_char_index", "end_char_index"),
+    "documentPage": ("page_location", "start_page_number", "end_page_number"),
+    "documentChunk": ("content_block_location", "start_block_index", "end_block_index"),
+}
+
+
+def anthropic_citation(citation: Citation) -> dict[str, Any]:
+    kind, start, end = _ANTHROPIC_LOCATIONS[citation.kind]
+    return {
+        "type": kind,
+        "cited_text": citation.cited,
+        "document_index": citation.document_index,
+        "document_title": citation.title,
+        start: citation.start,
+        end: citation.end,
+    }
+
+
 class MessageRenderer:
     """Answer events → Anthropic stream events, while assembling the final message content."""
 
@@ -458,6 +474,7 @@ class MessageRenderer:
         self._open: str | None = None  # type of the block being streamed
         self._index = -1
         self._json = ""
+        self._citations: list[CitationDelta] = []
 
     def open(self) -> list[Chunk]:
         return []
@@ -505,6 +522,11 @@ class MessageRenderer:
         return {"type": "content_block_delta", "index": self._index, "delta": delta}
 
     def feed(self, event: AnswerEvent) -> list[dict[str, Any]]:
+        if isinstance(event, CitationDelta):
+            self._citations.append(event)
+            if self._open != "text":
+                return []
+            return [self._delta({"type": "citations_delta", "citation": anthropic_citation(event.citation)})]
         if isinstance(event, TextDelta):
             events = [] if self._open == "text" else self._begin({"type": "text", "text": ""})
             self.content[-1]["text"] += event.text
@@ -547,11 +569,27 @@ class MessageRenderer:
             "type": "message",
             "role": "assistant",
             "model": self.model,
-            "content": self.content,
+            "content": self._cited(self.content) if self._citations else self.content,
             "stop_reason": done.stop_reason,
             "stop_sequence": done.stop_sequence,
             "usage": _done_usage(done),
         }
+
+    def _cited(self, content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Text blocks cut at their cited sentences, each of which carries its citation."""
+        out: list[dict[str, Any]] = []
+        for block in content:
+            if block["type"] != "text":
+                out.append(block)
+                continue
+            for piece, cited in cited_pieces(block["text"], self._citations):
+                if cited is None:
+                    out.append({"type": "text", "text": piece})
+                else:
+                    out.append(
+                        {"type": "text", "text": piece, "citations": [anthropic_citation(cited.citation)]}
+                    )
+        return out
 
     def annotate(self, target: Chunk, fields: dict[str, Any]) -> None:
         target.update(fields)

@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol
 from ..catalog import ModelRef
 from ..conversation import (
     AnswerEvent,
+    CitationDelta,
     Conversation,
     Finished,
     ReasoningDelta,
@@ -193,6 +194,7 @@ class Collector:
         self._open_call: tuple[str, str] | None = None
         self._args = ""
         self.input_tokens = 0
+        self.citations: list[CitationDelta] = []  # cited sentences of ``text``, in order
 
     def open(self) -> list[Chunk]:
         return []
@@ -208,6 +210,9 @@ class Collector:
         if isinstance(event, ReasoningDelta):
             self.reasoning += event.text
             return self.on_reasoning(event.text)
+        if isinstance(event, CitationDelta):
+            self.citations.append(event)
+            return self.on_citation(event)
         if isinstance(event, ToolUseStart):
             self._open_call = (event.tool_use_id, event.name)
             self._args = ""
@@ -237,6 +242,9 @@ class Collector:
     def on_reasoning(self, text: str) -> list[Chunk]:
         return []
 
+    def on_citation(self, cited: CitationDelta) -> list[Chunk]:
+        return []
+
     def on_tool_start(self, tool_use_id: str, name: str) -> list[Chunk]:
         return []
 
@@ -245,6 +253,23 @@ class Collector:
 
     def on_tool_end(self, call: ToolCallOut | None) -> list[Chunk]:
         return []
+
+
+def cited_pieces(text: str, citations: list[CitationDelta]) -> list[tuple[str, CitationDelta | None]]:
+    """``text`` cut into its cited sentences and the text between them, in order."""
+    pieces: list[tuple[str, CitationDelta | None]] = []
+    at = 0
+    for cited in citations:
+        i = text.find(cited.sentence, at)
+        if i < 0:
+            continue
+        if i > at:
+            pieces.append((text[at:i], None))
+        pieces.append((cited.sentence, cited))
+        at = i + len(cited.sentence)
+    if at < len(text):
+        pieces.append((text[at:], None))
+    return pieces
 
 
 def metrics_of(done: Finished, latency_ms: int, first_byte_ms: int) -> Metrics:

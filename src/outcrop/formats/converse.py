@@ -16,7 +16,7 @@ from typing import Any
 
 from ..catalog import ModelRef
 from ..constrained.json_output import parse_schema, schema_grammar
-from ..conversation import Conversation, Finished, InferenceParams, Message, Started
+from ..conversation import Citation, CitationDelta, Conversation, Finished, InferenceParams, Message, Started
 from ..protocol.errors import ValidationException
 from . import thinking
 from .capabilities import check_converse
@@ -30,6 +30,7 @@ from .codec import (
     Source,
     ToolCallOut,
     WireEvent,
+    cited_pieces,
     random_id,
 )
 from .documents import check_documents
@@ -301,6 +302,13 @@ class ConverseShapedRenderer(Collector):
         delta = {"reasoningContent": {"text": text}}
         return [*out, {"contentBlockDelta": {"delta": delta, "contentBlockIndex": self._index}}]
 
+    def on_citation(self, cited: CitationDelta) -> list[Chunk]:
+        """A citation goes out as a delta of the text block that holds its sentence."""
+        if self._open != "text":
+            return []
+        delta = {"citation": converse_citation(cited.citation)}
+        return [{"contentBlockDelta": {"delta": delta, "contentBlockIndex": self._index}}]
+
     def on_tool_start(self, tool_use_id: str, name: str) -> list[Chunk]:
         out = self._close()
         self._index += 1
@@ -321,13 +329,29 @@ class ConverseShapedRenderer(Collector):
         if self.reasoning:
             text = {"text": self.reasoning, "signature": thinking.sign(self.reasoning)}
             content.append({"reasoningContent": {"reasoningText": text}})
-        if self.text:
+        if self.text and self.citations:  # cited sentences become citationsContent blocks
+            for piece, cited in cited_pieces(self.text, self.citations):
+                if cited is None:
+                    content.append({"text": piece})
+                else:
+                    block = {"content": [{"text": piece}], "citations": [converse_citation(cited.citation)]}
+                    content.append({"citationsContent": block})
+        elif self.text:
             content.append({"text": self.text})
         for call in self.calls:
             content.append(
                 {"toolUse": {"toolUseId": call.tool_use_id, "name": call.name, "input": call.input}}
             )
         return content
+
+
+def converse_citation(citation: Citation) -> dict[str, Any]:
+    location = {"documentIndex": citation.document_index, "start": citation.start, "end": citation.end}
+    return {
+        "title": citation.title,
+        "sourceContent": [{"text": citation.cited}],
+        "location": {citation.kind: location},
+    }
 
 
 def converse_usage(done: Finished) -> dict[str, int]:

@@ -17,7 +17,7 @@ from ..catalog import ModelRef
 from ..conversation import AnswerEvent, Conversation, Finished, Started
 from ..engines.base import Engine
 from ..formats.codec import Codec, Headers, ParsedRequest, Renderer
-from . import guardrail
+from . import cite, guardrail
 from .answer import Answer
 from .call import Answered, Streamed, StreamEvent
 from .plan import Plan
@@ -76,6 +76,9 @@ def answer_events(prepared: Prepared, answer: Answer, billed: int) -> AsyncItera
     events = _billed(answer.events(), billed)
     if prepared.guardrail is not None:
         events = guardrail.check_output(prepared.guardrail, events, answer.cancel, billed)
+    documents = cite.sources(prepared.parsed.conversation)
+    if documents:
+        events = cite.with_citations(events, documents)
     return prepared.finishing(events)
 
 
