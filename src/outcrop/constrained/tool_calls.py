@@ -349,3 +349,71 @@ def partial_input(arguments: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+# ---- calls written as plain text ----------------------------------------------------------
+
+# Openings other models use for a call; each is a stop sequence in auto mode, and the call is then
+# generated under the grammar like one opened with <tool_call> (Mistral's [TOOL_CALLS], Llama
+# 3.1's <|python_tag|>, Hermes/Qwen's own <tool_call>).
+CALL_OPENERS = (TOOL_OPEN, "[TOOL_CALLS]", "<|python_tag|>")
+
+
+class BareCalls:
+    """Holds back an auto-mode answer that may be a tool call written as bare JSON (an object
+    naming a tool with its ``arguments``/``parameters``, a list of them, or either in a code
+    fence), which is how many small instruct models call tools. Text that cannot be one is
+    released at once; what was held is decided at the end of the answer."""
+
+    def __init__(self) -> None:
+        self.held = ""
+        self.deciding = True
+
+    def feed(self, text: str) -> str:
+        """Text to pass on now ("" while it may still be a call)."""
+        if not self.deciding:
+            return text
+        self.held += text
+        if self._may_be_call(self.held.lstrip()):
+            return ""
+        self.deciding = False
+        out, self.held = self.held, ""
+        return out
+
+    @staticmethod
+    def _may_be_call(text: str) -> bool:
+        if not text:
+            return True
+        if text[0] in "{[":
+            return True
+        if len(text) < 3 and "```".startswith(text):
+            return True  # perhaps the start of a code fence
+        if text.startswith("```"):
+            line_end = text.find("\n")
+            if line_end < 0:
+                return True
+            body = text[line_end + 1 :].lstrip()
+            return not body or body[0] in "{["
+        return False
+
+    def calls(self, specs: Sequence[ToolSpec]) -> list[ToolCall] | None:
+        """The calls the held text makes (checked like grammar-made ones), or None: it is text."""
+        body = self.held.strip()
+        if body.startswith("```"):
+            body = body.split("\n", 1)[1] if "\n" in body else ""
+            body = body.rsplit("```", 1)[0].strip()
+        try:
+            data = json.loads(body)
+        except json.JSONDecodeError:
+            return None
+        items = data if isinstance(data, list) else [data]
+        out = []
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                return None
+            arguments = item.get("arguments", item.get("parameters", {}))
+            call = parse_call(json.dumps({"name": item["name"], "arguments": arguments}), specs)
+            if call is None:
+                return None
+            out.append(call)
+        return out or None

@@ -24,10 +24,13 @@ these events its own way.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 from ..constrained.tool_calls import (
+    CALL_OPENERS,
     TOOL_OPEN,
+    BareCalls,
     CallStream,
     call_grammar,
     parse_call,
@@ -120,7 +123,7 @@ class Answer:
         elif self.thinks_first:
             params = self._thinking_params()
         elif self.tools_on:
-            params = dataclasses.replace(self.params, stop_sequences=[*self.params.stop_sequences, TOOL_OPEN])
+            params = self._answer_params(self.params.max_tokens)
         else:
             params = self.params
         self._first = self.engine.submit(prompt, params, self._cancellation())
@@ -147,9 +150,9 @@ class Answer:
         return dataclasses.replace(self.params, max_tokens=budget, stop_sequences=[THINK_CLOSE], grammar=None)
 
     def _answer_params(self, max_tokens: int | None) -> InferenceParams:
-        """Free text after reasoning: the request's own limits, with the tool-call opening as a
-        stop when tools are offered."""
-        stops = [*self.params.stop_sequences, TOOL_OPEN] if self.tools_on else self.params.stop_sequences
+        """Free text: the request's own limits, with the tool-call openings as stops when tools
+        are offered."""
+        stops = [*self.params.stop_sequences, *CALL_OPENERS] if self.tools_on else self.params.stop_sequences
         return dataclasses.replace(self.params, max_tokens=max_tokens, stop_sequences=stops)
 
     def _call_params(self, max_tokens: int | None) -> InferenceParams:
@@ -209,6 +212,7 @@ class Answer:
         this answer generated (billed with it: its prompt, plus both phases' output)."""
         text: list[str] = []
         splitter = _ThinkSplitter() if self.reasoning and first is None else None
+        bare = BareCalls() if self.tools_on else None
         done: Finished | None = None
         async for event in generation:
             if isinstance(event, Started):
@@ -217,12 +221,20 @@ class Answer:
             elif isinstance(event, TextDelta):
                 text.append(event.text)
                 for out in splitter.feed(event.text) if splitter else [event]:
+                    if bare is not None and isinstance(out, TextDelta):
+                        out = TextDelta(bare.feed(out.text))
+                        if not out.text:
+                            continue
                     yield out
             else:
                 done = event
         assert done is not None
         if splitter:
             for out in splitter.flush():
+                if bare is not None and isinstance(out, TextDelta):
+                    out = TextDelta(bare.feed(out.text))
+                    if not out.text:
+                        continue
                 yield out
         if first is not None:
             done = dataclasses.replace(
@@ -234,9 +246,20 @@ class Answer:
         opened = (
             self.tools_on
             and done.stop_reason == "stop_sequence"
-            and done.stop_sequence == TOOL_OPEN
-            and TOOL_OPEN not in self.params.stop_sequences
+            and done.stop_sequence in CALL_OPENERS
+            and done.stop_sequence not in self.params.stop_sequences
         )
+        if bare is not None and bare.held:
+            calls = None if opened else bare.calls(self.specs)
+            if calls is None:  # it was text after all
+                yield TextDelta(bare.held)
+            else:
+                for call in calls:
+                    yield ToolUseStart(self.new_tool_use_id(), call.name)
+                    yield ToolInputDelta(json.dumps(call.input, ensure_ascii=False))
+                    yield ToolUseEnd(call)
+                yield dataclasses.replace(done, stop_reason="tool_use", stop_sequence=None)
+                return
         if not opened:
             yield done
             return
