@@ -318,7 +318,7 @@ class ShapeFuzzer:
             limit = rng.randint(1, 30)
             choice = rng.choice(["any", "tool", "auto", "none"])
             stream = rng.random() < 0.5
-            family = rng.choice(["converse", "anthropic", "mistral", "openai", "cohere"])
+            family = rng.choice(["converse", "anthropic", "mistral", "openai", "cohere", "thinking", "cited"])
             if family == "converse":
                 tool_choice = (
                     {"any": {}}
@@ -335,6 +335,25 @@ class ShapeFuzzer:
                     "inferenceConfig": {"maxTokens": limit},
                 }
                 op = ops["ConverseStream" if stream else "Converse"]
+            elif family in ("thinking", "cited"):  # a reasoning phase, or citations, cut short
+                document = {
+                    "type": "document",
+                    "title": "notes",
+                    "source": {"type": "text", "media_type": "text/plain", "data": "Paris is sunny. " * 5},
+                    "citations": {"enabled": True},
+                }
+                content: list[dict[str, Any]] = [{"type": "text", "text": question}]
+                body = {
+                    "anthropic_version": "bedrock-2023-05-31",
+                    "max_tokens": limit,
+                    "messages": [
+                        {"role": "user", "content": [document, *content] if family == "cited" else content}
+                    ],
+                }
+                if family == "thinking":
+                    body["thinking"] = {"type": "adaptive"}
+                params = {"modelId": "anthropic.claude-3-haiku-20240307-v1:0", "body": json.dumps(body)}
+                op = ops["InvokeModelWithResponseStream" if stream else "InvokeModel"]
             else:
                 body = self._family_body(family, choice, limit, schema, question)
                 params = {"modelId": body.pop("__model"), "body": json.dumps(body)}
