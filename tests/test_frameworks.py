@@ -109,3 +109,93 @@ def test_strands_agent_tool_loop(server: Server, monkeypatch: pytest.MonkeyPatch
         jsonschema.validate(use["input"], schema)
     assert result.stop_reason in ("end_turn", "max_tokens")
     assert agent.messages[-1]["role"] == "assistant"
+
+
+def test_strands_names_the_tool_a_max_tokens_cut_off(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bedrock returns a call cut off by max tokens; Strands reads it to say which tool it was
+    (once the non-streaming answer came back empty and Strands could not tell)."""
+    strands = pytest.importorskip("strands")
+    from strands.models import BedrockModel
+    from strands.types.exceptions import MaxTokensReachedException
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+
+    @strands.tool
+    def weather(city: str) -> dict[str, Any]:
+        """Current weather in a city.
+
+        Args:
+            city: City name
+        """
+        return {"sky": "sunny"}
+
+    class ForcedTool(BedrockModel):
+        def format_request(
+            self, messages: Any, tool_specs: Any = None, *args: Any, **kwargs: Any
+        ) -> dict[str, Any]:
+            request = super().format_request(messages, tool_specs, *args, **kwargs)
+            request["toolConfig"]["toolChoice"] = {"any": {}}
+            return request
+
+    for streaming in (False, True):
+        model = ForcedTool(
+            model_id=MODEL,
+            endpoint_url=server.url,
+            region_name=REGION,
+            max_tokens=14,
+            temperature=0,
+            streaming=streaming,
+        )
+        agent = strands.Agent(model=model, tools=[weather], callback_handler=None)
+        with pytest.raises(MaxTokensReachedException):
+            agent("What is the weather in Oslo?")
+        said = [b.get("text", "") for m in agent.messages if m["role"] == "assistant" for b in m["content"]]
+        assert any("weather's tool use was incomplete" in text for text in said), said
+
+
+def test_langchain_thinking_comes_back_and_round_trips(server: Server) -> None:
+    langchain_aws = pytest.importorskip("langchain_aws")
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    llm = langchain_aws.ChatBedrockConverse(
+        model=MODEL,
+        endpoint_url=server.url,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        max_tokens=120,
+        additional_model_request_fields={"thinking": {"type": "adaptive"}},
+    )
+    first = llm.invoke([HumanMessage("What is 6 times 7?")])
+    assert isinstance(first, AIMessage) and isinstance(first.content, list)
+    kinds = [block.get("type") for block in first.content if isinstance(block, dict)]
+    assert kinds[0] == "reasoning_content" and "text" in kinds, kinds
+    # The signed reasoning goes back with the next turn, as LangChain sends it, and is accepted.
+    second = llm.invoke([HumanMessage("What is 6 times 7?"), first, HumanMessage("And times 8?")])
+    assert second.content
+
+
+def test_langchain_structured_output_gets_the_cut_off_call(server: Server) -> None:
+    langchain_aws = pytest.importorskip("langchain_aws")
+    from pydantic import BaseModel
+
+    class Weather(BaseModel):
+        """Weather in a city."""
+
+        city: str
+        unit: str
+
+    llm = langchain_aws.ChatBedrockConverse(
+        model=MODEL,
+        endpoint_url=server.url,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        max_tokens=14,
+        temperature=0,
+    )
+    result = llm.with_structured_output(Weather, include_raw=True).invoke("Weather in Paris in celsius?")
+    raw = result["raw"]
+    assert raw.response_metadata["stopReason"] == "max_tokens"
+    assert raw.tool_calls and raw.tool_calls[0]["name"] == "Weather"
