@@ -193,3 +193,37 @@ def test_async_client(auth_server: Server) -> None:
 
     final = json.loads(asyncio.run(run()))
     assert final["type"] == "message" and final["usage"]["output_tokens"] >= 1
+
+
+def test_thinking_stream_and_signed_round_trip(client: AnthropicBedrock) -> None:
+    """The SDK's stream helper assembles thinking (with its signature) and text; the assistant
+    turn sent back as the SDK returned it is accepted, with tools and the tool result after it."""
+    messages: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
+    with client.messages.stream(
+        model=SONNET,
+        max_tokens=1100,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        tools=[WEATHER],
+        messages=messages,
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.content[0].type == "thinking" and final.content[0].signature
+    reply = [
+        final.content[0],
+        {"type": "tool_use", "id": "toolu_bdrk_01", "name": "get_weather", "input": {"city": "Paris"}},
+    ]
+    messages += [
+        {"role": "assistant", "content": reply},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_bdrk_01", "content": "Sunny"}],
+        },
+    ]
+    answer = client.messages.create(
+        model=SONNET,
+        max_tokens=1100,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        tools=[WEATHER],
+        messages=messages,
+    )
+    assert answer.content
