@@ -13,21 +13,15 @@ median output tokens (reasoning included, as it is billed).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from request_overhead import clients, free_port, wait_for
+from _server import outcrop
+from request_overhead import clients
 
-BIN = Path(sys.executable).parent
 QUESTIONS = [
     ("Tom has 3 apples and buys 4 more. How many apples does he have?", 7),
     ("A box holds 6 eggs. How many eggs are in 5 boxes?", 30),
@@ -59,29 +53,10 @@ def main() -> None:
     parser.add_argument("--model", help="a GGUF to serve instead of the bundled model")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as state:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("OUTCROP_")},
-            "OUTCROP_STATE_DIR": state,
-            "OUTCROP_THREADS": str(args.threads),
-            **({"OUTCROP_MODEL_PATH": args.model} if args.model else {}),
-        }
-        proc = subprocess.Popen(
-            [str(BIN / "outcrop"), "serve", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_for(f"{url}/_outcrop/health")
-            ready(f"{url}/_outcrop/health")
-            runtime, _ = clients(url)
-            results = {mode: run(runtime, mode) for mode in ("plain", "thinking")}
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+    settings = {"OUTCROP_MODEL_PATH": args.model} if args.model else {}
+    with outcrop(args.threads, **settings) as url:
+        runtime, _ = clients(url)
+        results = {mode: run(runtime, mode) for mode in ("plain", "thinking")}
     name = Path(args.model).name if args.model else "bundled SmolLM2-135M"
     print(f"model: {name}, {len(QUESTIONS)} questions")
     for mode, (right, seconds, tokens) in results.items():
@@ -107,19 +82,6 @@ def run(runtime: Any, mode: str) -> tuple[int, float, float]:
         text = "".join(b.get("text", "") for b in response["output"]["message"]["content"])
         right += str(expected) in re.findall(r"-?\d+", text.replace(",", ""))
     return right, statistics.median(times), statistics.median(tokens)
-
-
-def ready(url: str) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if json.load(response).get("status") == "ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("the model did not load")
 
 
 if __name__ == "__main__":

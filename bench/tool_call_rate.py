@@ -18,19 +18,11 @@ missed (and how many of those wrote a call as text), and tools called when none 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from request_overhead import clients, free_port, wait_for
-
-BIN = Path(sys.executable).parent
+from _server import outcrop
+from request_overhead import clients
 
 
 def tool(name: str, description: str, **properties: str) -> dict[str, Any]:
@@ -83,61 +75,25 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as state:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("OUTCROP_")},
-            "OUTCROP_STATE_DIR": state,
-            "OUTCROP_THREADS": str(args.threads),
-            "OUTCROP_MODEL_PATH": args.model,
-        }
-        proc = subprocess.Popen(
-            [str(BIN / "outcrop"), "serve", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_for(f"{url}/_outcrop/health")
-            ready(f"{url}/_outcrop/health")
-            runtime, _ = clients(url)
-            hits, as_text, false_calls = 0, 0, 0
-            for prompt, wanted in CALLS:
-                response = converse(runtime, prompt)
-                uses = [b["toolUse"] for b in response["output"]["message"]["content"] if "toolUse" in b]
-                text = "".join(b.get("text", "") for b in response["output"]["message"]["content"])
-                ok = any(u["name"] == wanted for u in uses)
-                hits += ok
-                as_text += (not ok) and wanted in text
-                print(
-                    f"  {'call' if ok else 'MISS'}  {prompt!r} -> {[u['name'] for u in uses] or text[:70]!r}"
-                )
-            for prompt in NO_CALLS:
-                response = converse(runtime, prompt)
-                called = [b for b in response["output"]["message"]["content"] if "toolUse" in b]
-                false_calls += bool(called)
-                print(f"  {'CALL' if called else 'none'}  {prompt!r}")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+    with outcrop(args.threads, OUTCROP_MODEL_PATH=args.model) as url:
+        runtime, _ = clients(url)
+        hits, as_text, false_calls = 0, 0, 0
+        for prompt, wanted in CALLS:
+            response = converse(runtime, prompt)
+            uses = [b["toolUse"] for b in response["output"]["message"]["content"] if "toolUse" in b]
+            text = "".join(b.get("text", "") for b in response["output"]["message"]["content"])
+            ok = any(u["name"] == wanted for u in uses)
+            hits += ok
+            as_text += (not ok) and wanted in text
+            print(f"  {'call' if ok else 'MISS'}  {prompt!r} -> {[u['name'] for u in uses] or text[:70]!r}")
+        for prompt in NO_CALLS:
+            response = converse(runtime, prompt)
+            called = [b for b in response["output"]["message"]["content"] if "toolUse" in b]
+            false_calls += bool(called)
+            print(f"  {'CALL' if called else 'none'}  {prompt!r}")
     print(f"model: {Path(args.model).name}")
     print(f"calls recognised: {hits}/{len(CALLS)}; missed but written as text: {as_text}")
     print(f"tools called when none was wanted: {false_calls}/{len(NO_CALLS)}")
-
-
-def ready(url: str) -> None:
-    """Until the model has loaded (health answers 200 with status ok)."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if json.load(response).get("status") == "ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("the model did not load")
 
 
 def converse(runtime: Any, prompt: str) -> dict[str, Any]:

@@ -15,6 +15,18 @@ from conftest import ACCESS_KEY, REGION, SECRET_KEY, Server
 MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 
+def converse_llm(langchain_aws: Any, server: Server, **settings: Any) -> Any:
+    """LangChain's ChatBedrockConverse pointed at the server."""
+    return langchain_aws.ChatBedrockConverse(
+        model=MODEL,
+        endpoint_url=server.url,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        **settings,
+    )
+
+
 def test_langchain_weather_loop(server: Server) -> None:
     langchain_aws = pytest.importorskip("langchain_aws")
     from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -31,12 +43,9 @@ def test_langchain_weather_loop(server: Server) -> None:
         return json.dumps({"city": city, "temperature": 21, "unit": unit, "sky": "sunny"})
 
     schema = get_weather.tool_call_schema.model_json_schema()
-    llm = langchain_aws.ChatBedrockConverse(
-        model=MODEL,
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
+    llm = converse_llm(
+        langchain_aws,
+        server,
         max_tokens=60,
         temperature=0,
     )
@@ -158,12 +167,9 @@ def test_langchain_thinking_comes_back_and_round_trips(server: Server) -> None:
     langchain_aws = pytest.importorskip("langchain_aws")
     from langchain_core.messages import AIMessage, HumanMessage
 
-    llm = langchain_aws.ChatBedrockConverse(
-        model=MODEL,
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
+    llm = converse_llm(
+        langchain_aws,
+        server,
         max_tokens=120,
         additional_model_request_fields={"thinking": {"type": "adaptive"}},
     )
@@ -186,12 +192,9 @@ def test_langchain_structured_output_gets_the_cut_off_call(server: Server) -> No
         city: str
         unit: str
 
-    llm = langchain_aws.ChatBedrockConverse(
-        model=MODEL,
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
+    llm = converse_llm(
+        langchain_aws,
+        server,
         max_tokens=14,
         temperature=0,
     )

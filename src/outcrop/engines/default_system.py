@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .prompt_cache import common_prefix
+
 Render = Callable[[list[dict[str, str]]], str]
 _PROBE = "Probe question 7?"
 
@@ -31,8 +33,8 @@ def default_system_turn(render: Render) -> str | None:
         two = render([{"role": "system", "content": "Beta probe 2"}, {"role": "user", "content": _PROBE}])
     except Exception:  # a template that needs something else: nothing to cut
         return None
-    opening = one[: _shared(one, two)]
-    suffix = one[len(one) - _shared(one[::-1], two[::-1]) :]
+    opening = one[: common_prefix(one, two)]
+    suffix = one[len(one) - common_prefix(one[::-1], two[::-1]) :]
     role_at = opening.rfind("system")
     if role_at < 0 or not (bare.startswith(opening) and bare.endswith(suffix)):
         return None
@@ -47,16 +49,6 @@ def default_system_turn(render: Render) -> str | None:
     if close_len < 0:
         return None
     return opening[turn_start:] + default + suffix[:close_len]
-
-
-def _shared(a: str, b: str) -> int:
-    """Characters ``a`` and ``b`` have in common from their starts."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def without_default(text: str, turn: str | None) -> str:

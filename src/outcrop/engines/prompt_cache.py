@@ -46,7 +46,8 @@ def marked(conversation: Conversation) -> Conversation | None:
     return None
 
 
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[object], b: Sequence[object]) -> int:
+    """How many items ``a`` and ``b`` share from their starts (tokens, or a string's characters)."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
