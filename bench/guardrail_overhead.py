@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from request_overhead import clients, free_port, wait_for
+from _server import outcrop
+from request_overhead import clients
 
-BIN = Path(sys.executable).parent
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 TEXT = (
     "Hi, this is Daniel Okafor from team {n}. Please e-mail the summary of planning meeting {n} to "
@@ -114,18 +110,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    port = free_port()
-    state = Path(os.environ.get("TMPDIR", "/tmp")) / f"outcrop-bench-{port}"
-    env = {**os.environ, "OUTCROP_THREADS": str(args.threads), "OUTCROP_STATE_DIR": str(state)}
-    proc = subprocess.Popen(
-        [str(BIN / "outcrop"), "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(f"{url}/_outcrop/health")
+    with outcrop(args.threads) as url:
         runtime, control = clients(url)
         ids = {}
         for name, policies in SETS.items():
@@ -195,9 +180,6 @@ def main() -> None:
         print(f"  {'no guardrail':<28}{plain_rate:>8.1f}")
         print(f"  {'all policies, sync':<28}{sync_rate:>8.1f}   ratio {sync_rate / plain_rate:.2f}")
         print(f"  {'all policies, async':<28}{async_rate:>8.1f}   ratio {async_rate / plain_rate:.2f}")
-    finally:
-        proc.terminate()
-        proc.wait()
 
 
 if __name__ == "__main__":
