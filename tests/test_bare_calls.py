@@ -50,6 +50,8 @@ def test_text_is_released_as_soon_as_it_cannot_be_a_call() -> None:
     assert released == "  The weather is fine." and not bare.held
     released, _ = fed("```python\n", "print(1)\n```")
     assert released == "```python\nprint(1)\n```"
+    released, _ = fed("[1", "] See the notes.")
+    assert released == "[1] See the notes."
 
 
 def test_json_that_is_not_a_call_of_an_offered_tool_stays_text() -> None:

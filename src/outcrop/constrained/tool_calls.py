@@ -382,10 +382,11 @@ class BareCalls:
 
     @staticmethod
     def _may_be_call(text: str) -> bool:
-        if not text:
+        if not text or text[0] == "{":
             return True
-        if text[0] in "{[":
-            return True
+        if text[0] == "[":  # a list of calls, not a "[1] …" reference
+            rest = text[1:].lstrip()
+            return not rest or rest[0] == "{"
         if len(text) < 3 and "```".startswith(text):
             return True  # perhaps the start of a code fence
         if text.startswith("```"):

@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,14 @@ def use_key_from(state_dir: str) -> None:
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
         key = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(key)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another server on the same state directory made it first
+            time.sleep(0.1)
+            key = path.read_bytes()
+        else:
+            with os.fdopen(fd, "wb") as out:
+                out.write(key)
     if len(key) >= 32:
         _key = key
 
