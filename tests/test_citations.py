@@ -128,3 +128,18 @@ def test_anthropic_bodies_cite_text_and_content_documents(runtime: Any) -> None:
         response = runtime.invoke_model_with_response_stream(modelId=MODEL, body=json.dumps(body))
         events = [json.loads(e["chunk"]["bytes"]) for e in response["body"]]
         assert any(e.get("delta", {}).get("type") == "citations_delta" for e in events)
+
+
+def test_cited_answers_go_back_as_history(runtime: Any) -> None:
+    """Blank text between cited sentences joins them (Bedrock refuses blank text blocks sent back),
+    and the cited sentences are read as the assistant's words on the next turn."""
+    first = messages(converse_doc("txt", TOWER.encode()))
+    response = runtime.converse(modelId=MODEL, messages=first, inferenceConfig=SETTINGS)
+    content = response["output"]["message"]["content"]
+    assert all(b["text"].strip() for b in content if "text" in b)
+    follow = [
+        *first,
+        {"role": "assistant", "content": content},
+        {"role": "user", "content": [{"text": "Thanks."}]},
+    ]
+    assert runtime.converse(modelId=MODEL, messages=follow, inferenceConfig=SETTINGS)["output"]["message"]

@@ -145,6 +145,10 @@ def test_a_thinking_block_sent_back_unchanged_is_accepted_and_a_tampered_one_ref
     ]
     message_text = refusal(raw_runtime.converse, modelId=CLAUDE, messages=converse_history)
     assert message_text == PREFIX + "messages.1.content.0: Invalid `signature` in `thinking` block"
+    odd = dict(thought, signature="é" + thought["signature"])  # not base64 at all: refused, no 500
+    bad = [first[0], {"role": "assistant", "content": [odd]}, follow[-1]]
+    message_text = refusal(raw_runtime.invoke_model, modelId=CLAUDE, body=json.dumps(claude(bad)))
+    assert message_text == "messages.1.content.0: Invalid `signature` in `thinking` block"
 
 
 # ---- Claude's thinking rules --------------------------------------------------------------------

@@ -359,6 +359,9 @@ def partial_input(arguments: str) -> dict[str, Any]:
 CALL_OPENERS = (TOOL_OPEN, "[TOOL_CALLS]", "<|python_tag|>")
 
 
+MAX_BARE_CALL = 4000  # characters held back at most before an answer is taken for text
+
+
 class BareCalls:
     """Holds back an auto-mode answer that may be a tool call written as bare JSON (an object
     naming a tool with its ``arguments``/``parameters``, a list of them, or either in a code
@@ -380,13 +383,17 @@ class BareCalls:
         out, self.held = self.held, ""
         return out
 
-    @staticmethod
-    def _may_be_call(text: str) -> bool:
-        if not text or text[0] == "{":
+    @classmethod
+    def _may_be_call(cls, text: str) -> bool:
+        if len(text) > MAX_BARE_CALL:
+            return False
+        if not text:
             return True
+        if text[0] == "{":
+            return cls._names_first(text)
         if text[0] == "[":  # a list of calls, not a "[1] …" reference
             rest = text[1:].lstrip()
-            return not rest or rest[0] == "{"
+            return not rest or (rest[0] == "{" and cls._names_first(rest))
         if len(text) < 3 and "```".startswith(text):
             return True  # perhaps the start of a code fence
         if text.startswith("```"):
@@ -394,8 +401,19 @@ class BareCalls:
             if line_end < 0:
                 return True
             body = text[line_end + 1 :].lstrip()
-            return not body or body[0] in "{["
+            return not body or (body[0] in "{[" and cls._may_be_call(body))
         return False
+
+    @staticmethod
+    def _names_first(text: str) -> bool:
+        """An object whose first key is (or may still become) "name", as a call's is."""
+        rest = text[1:].lstrip()
+        if not rest:
+            return True
+        if rest[0] != '"':
+            return False
+        end = rest.find('"', 1)
+        return "name".startswith(rest[1:]) if end < 0 else rest[1:end] == "name"
 
     def calls(self, specs: Sequence[ToolSpec]) -> list[ToolCall] | None:
         """The calls the held text makes (checked like grammar-made ones), or None: it is text."""

@@ -25,6 +25,8 @@ def block_text(block: Block) -> str:
         return str(block["text"])
     if "guardContent" in block:
         return str(block["guardContent"].get("text", {}).get("text", ""))
+    if "citationsContent" in block:  # an earlier answer's cited sentences, sent back
+        return "".join(str(c.get("text", "")) for c in block["citationsContent"].get("content") or [])
     if "toolUse" in block:
         # The syntax constrained/tool_calls.py asks the model to write calls in.
         use = block["toolUse"]

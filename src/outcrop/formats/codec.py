@@ -195,6 +195,7 @@ class Collector:
         self._args = ""
         self.input_tokens = 0
         self.citations: list[CitationDelta] = []  # cited sentences of ``text``, in order
+        self.reasoned = False  # a reasoning block was opened (even one left empty)
 
     def open(self) -> list[Chunk]:
         return []
@@ -208,6 +209,7 @@ class Collector:
             self.text += event.text
             return self.on_text(event.text)
         if isinstance(event, ReasoningDelta):
+            self.reasoned = True
             self.reasoning += event.text
             return self.on_reasoning(event.text)
         if isinstance(event, CitationDelta):
@@ -269,7 +271,20 @@ def cited_pieces(text: str, citations: list[CitationDelta]) -> list[tuple[str, C
         at = i + len(cited.sentence)
     if at < len(text):
         pieces.append((text[at:], None))
-    return pieces
+    merged: list[tuple[str, CitationDelta | None]] = []
+    blank = ""  # blank text joins a neighbour: an empty text block is refused when sent back
+    for piece, source in pieces:
+        if source is None and not piece.strip():
+            if merged:
+                merged[-1] = (merged[-1][0] + piece, merged[-1][1])
+            else:
+                blank += piece
+            continue
+        merged.append((blank + piece, source))
+        blank = ""
+    if blank:  # the text was blank throughout
+        merged.append((blank, None))
+    return merged
 
 
 def metrics_of(done: Finished, latency_ms: int, first_byte_ms: int) -> Metrics:

@@ -326,7 +326,7 @@ class ConverseShapedRenderer(Collector):
     def content(self) -> list[dict[str, Any]]:
         """The assistant message's content blocks: reasoning, text, then tool uses."""
         content: list[dict[str, Any]] = []
-        if self.reasoning:
+        if self.reasoned:
             text = {"text": self.reasoning, "signature": thinking.sign(self.reasoning)}
             content.append({"reasoningContent": {"reasoningText": text}})
         if self.text and self.citations:  # cited sentences become citationsContent blocks

@@ -11,8 +11,9 @@ confirmed):
 - ``temperature`` may only be 1 while thinking is on (enabled or adaptive);
 - a signature on a thinking block sent back must be one this server issued for exactly that
   text (a tampered block is refused);
-- when the conversation continues a tool-use turn, its last assistant message must start with
-  its thinking (or redacted thinking) block, as Claude Code and agent frameworks send it.
+- when the conversation continues a tool-use turn with thinking ``enabled``, its last assistant
+  message must start with its thinking (or redacted thinking) block, as Claude Code and agent
+  frameworks send it (the reasoning phase always returns one, empty if the model wrote none).
 
 Signatures are an HMAC of the thinking text under a key kept in the state directory (created on
 first start, ``0600``), so blocks stay valid across restarts and cannot be forged by a client.
@@ -77,7 +78,7 @@ def sign(thinking: str) -> str:
 
 
 def verify(thinking: str, signature: str) -> bool:
-    return hmac.compare_digest(sign(thinking), signature)
+    return hmac.compare_digest(sign(thinking).encode(), signature.encode("utf-8", "surrogatepass"))
 
 
 def budget(thinking: Any) -> int | None:
@@ -123,7 +124,7 @@ def refusal(
         for j, text, signature in turn.signed:
             if not verify(text, signature):
                 return f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
-    if mode is not None:
+    if mode == "enabled":  # adaptive thinking may answer a turn without thinking
         return _unthought_tool_turn(turns)
     return None
 

@@ -54,7 +54,7 @@ from ..conversation import (
 )
 from ..engines.base import Cancellation, Engine, Prompt
 from ..engines.chat import THINK_CLOSE, THINK_OPEN, block_text
-from ..engines.errors import ContextOverflow
+from ..engines.errors import ContextOverflow, EngineBusy
 
 DEFAULT_REASONING_BUDGET = 512  # thinking tokens when the request names no budget
 THINKING_PREFILL = THINK_OPEN + "\n"
@@ -188,6 +188,8 @@ class Answer:
             else:
                 thinking = event
         assert thinking is not None
+        if not thought:  # a thinking block all the same (empty), as a client sends it back
+            yield ReasoningDelta("")
         used = thinking.output_tokens
         left = None if self.params.max_tokens is None else self.params.max_tokens - used
         reasoned = dataclasses.replace(thinking, stop_reason="max_tokens", stop_sequence=None)
@@ -198,7 +200,7 @@ class Answer:
         prompt = await self.engine.prepare(with_prefill(self.conversation, prefix))
         try:
             answer = self.engine.submit(prompt, self._answer_params(left), self._cancellation())
-        except ContextOverflow:  # the reasoning filled the window
+        except (ContextOverflow, EngineBusy):  # the reasoning filled the window, or the line is full
             yield reasoned
             return
         async for out in self._free(answer, reasoned, prefix):
@@ -275,7 +277,7 @@ class Answer:
         prompt = await self.engine.prepare(with_prefill(self.conversation, text + TOOL_OPEN))
         try:
             generation = self.engine.submit(prompt, self._call_params(left), self._cancellation())
-        except ContextOverflow:  # no room left in the context for the call
+        except (ContextOverflow, EngineBusy):  # no room left for the call, in the context or the line
             yield out_of_room
             return
         async for event in self._call(generation, first):

@@ -17,6 +17,7 @@ no support cites nothing (Claude's answers mix cited and uncited text too).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -27,8 +28,11 @@ import numpy as np
 from ..conversation import AnswerEvent, Citation, CitationDelta, Conversation, TextDelta
 from ..documents.read import Unreadable, extract, pdf_pages, readable_kind, source_text
 
+log = logging.getLogger("outcrop.citations")
+
 MIN_QUOTE = 24  # characters repeated word for word that make a quote
 MIN_SIMILARITY = 0.55  # MiniLM cosine similarity a paraphrase needs to cite a sentence
+MAX_QUOTE_WORDS = 40  # of a sentence, searched for verbatim stretches (the search is cubic in it)
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
 
 
@@ -131,13 +135,18 @@ def cite(sentence: str, documents: list[Source]) -> Citation | None:
         quote = _quote(claim, source)
         if quote is not None:
             return quote
-    vector = _embed([claim])[0]
+    try:
+        vector = _embed([claim])[0]
+        for source in documents:
+            if source.units and source.vectors is None:
+                source.vectors = _embed([source.text[s:e].strip() for s, e, _, _ in source.units])
+    except Exception:  # no embedding model (or it failed): only verbatim quotes cite
+        log.warning("citations: the embedding model is not available; citing verbatim quotes only")
+        return None
     best: tuple[float, Source, tuple[int, int, int, int]] | None = None
     for source in documents:
-        if not source.units:
+        if not source.units or source.vectors is None:
             continue
-        if source.vectors is None:
-            source.vectors = _embed([source.text[s:e].strip() for s, e, _, _ in source.units])
         scores = source.vectors @ vector
         i = int(np.argmax(scores))
         if best is None or scores[i] > best[0]:
@@ -150,7 +159,7 @@ def cite(sentence: str, documents: list[Source]) -> Citation | None:
 
 def _quote(claim: str, source: Source) -> Citation | None:
     """The longest stretch of ``claim`` found word for word in the document, if long enough."""
-    words = claim.split()
+    words = claim.split()[:MAX_QUOTE_WORDS]
     for size in range(len(words), 0, -1):
         for first in range(len(words) - size + 1):
             piece = " ".join(words[first : first + size]).strip(" ,;:")
@@ -158,10 +167,11 @@ def _quote(claim: str, source: Source) -> Citation | None:
                 continue
             at = source.text.find(piece)
             if at >= 0:
-                unit = next((u for u in source.units if u[0] <= at < u[1]), None)
-                if source.kind == "documentChar" or unit is None:
+                if source.kind == "documentChar" or not source.units:
                     return _citation(source, at, at + len(piece), at, at + len(piece))
-                return _citation(source, at, at + len(piece), unit[2], unit[3])
+                before = [u for u in source.units if u[0] <= at] or source.units[:1]
+                page = before[-1]  # the page or chunk the quote starts in
+                return _citation(source, at, at + len(piece), page[2], page[3])
     return None
 
 
@@ -169,10 +179,23 @@ def _citation(source: Source, start: int, end: int, loc_start: int, loc_end: int
     return Citation(source.index, source.title, source.kind, loc_start, loc_end, source.text[start:end])
 
 
+def wants_citations(conversation: Conversation) -> bool:
+    """Whether any document of the conversation asks to be cited (cheap: nothing is read)."""
+    return any(
+        isinstance(block.get("document"), dict)
+        and ((block["document"].get("citations") or {}).get("enabled"))
+        for message in conversation.messages
+        for block in message.content
+        if isinstance(block, dict)
+    )
+
+
 async def with_citations(
-    events: AsyncIterator[AnswerEvent], documents: list[Source]
+    events: AsyncIterator[AnswerEvent], conversation: Conversation
 ) -> AsyncIterator[AnswerEvent]:
-    """The answer's events, with a ``CitationDelta`` after each text sentence a document supports."""
+    """The answer's events, with a ``CitationDelta`` after each text sentence a document supports
+    (the documents are read in a worker thread, not on the event loop)."""
+    documents = await asyncio.to_thread(sources, conversation)
     pending = ""
     async for event in events:
         if not isinstance(event, TextDelta):

@@ -76,9 +76,8 @@ def answer_events(prepared: Prepared, answer: Answer, billed: int) -> AsyncItera
     events = _billed(answer.events(), billed)
     if prepared.guardrail is not None:
         events = guardrail.check_output(prepared.guardrail, events, answer.cancel, billed)
-    documents = cite.sources(prepared.parsed.conversation)
-    if documents:
-        events = cite.with_citations(events, documents)
+    if cite.wants_citations(prepared.parsed.conversation):
+        events = cite.with_citations(events, prepared.parsed.conversation)
     return prepared.finishing(events)
 
 
