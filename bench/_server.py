@@ -1,5 +1,6 @@
-"""An ``outcrop serve`` of a benchmark's own: a free port, a state directory of its own, no
-``OUTCROP_*`` settings from the caller's environment but those given, and ready (model loaded)."""
+"""An ``outcrop serve`` of a benchmark's own: a free port, a state directory (and home) of its
+own, no ``OUTCROP_*`` settings from the caller's environment but those given, and ready (model
+loaded)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from request_overhead import free_port, wait_for
@@ -19,14 +21,21 @@ from request_overhead import free_port, wait_for
 BIN = Path(sys.executable).parent
 
 
+@dataclass
+class Served:
+    url: str
+    process: subprocess.Popen[bytes]  # for its resident memory (bench/soak.py)
+
+
 @contextmanager
-def outcrop(threads: int = 2, **settings: str) -> Iterator[str]:
-    """The server's URL while it runs; ``settings``: extra environment (``OUTCROP_MODEL_PATH=…``)."""
+def outcrop(threads: int = 2, **settings: str) -> Iterator[Served]:
+    """The server while it runs; ``settings``: extra environment (``OUTCROP_MODEL_PATH=…``)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as state:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("OUTCROP_")},
             "OUTCROP_STATE_DIR": state,
+            "HOME": state,  # no configuration from the user's home
             "OUTCROP_THREADS": str(threads),
             **settings,
         }
@@ -40,7 +49,7 @@ def outcrop(threads: int = 2, **settings: str) -> Iterator[str]:
             url = f"http://127.0.0.1:{port}"
             wait_for(f"{url}/_outcrop/health")
             ready(f"{url}/_outcrop/health")
-            yield url
+            yield Served(url, proc)
         finally:
             proc.terminate()
             proc.wait(timeout=60)

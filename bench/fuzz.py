@@ -15,10 +15,7 @@ import argparse
 import collections
 import itertools
 import json
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -26,15 +23,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from _server import outcrop
+
 from shape_fuzz import ShapeFuzzer, operations, send
-
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def healthy(url: str) -> bool:
@@ -55,42 +46,26 @@ def main() -> None:
         "--cut-off", type=int, default=500, help="valid requests cut short by max tokens (tool calls, text)"
     )
     args = parser.parse_args()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as state:
-        env = {"PATH": "/usr/bin:/bin", "HOME": state, "OUTCROP_STATE_DIR": state, "OUTCROP_THREADS": "1"}
-        server = subprocess.Popen(
-            [str(BIN / "outcrop"), "serve", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while not healthy(url) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            statuses: collections.Counter[int] = collections.Counter()
-            failures: collections.Counter[str] = collections.Counter()
-            started = time.monotonic()
-            with httpx.Client(base_url=url, timeout=120) as client:
-                fuzzer = ShapeFuzzer(args.seed)
-                for case in itertools.chain(fuzzer.cases(args.cases), fuzzer.cut_off_cases(args.cut_off)):
-                    outcome = send(client, case)
-                    statuses[outcome.status] += 1
-                    if outcome.failed:
-                        failures[f"{case.operation}/{case.kind} -> {outcome.status} {outcome.error}"] += 1
-                answer = client.post(
-                    "/model/amazon.nova-lite-v1:0/converse",
-                    json={
-                        "messages": [{"role": "user", "content": [{"text": "Still there?"}]}],
-                        "inferenceConfig": {"maxTokens": 3},
-                    },
-                )
-            elapsed = time.monotonic() - started
-            alive = healthy(url) and answer.status_code == 200
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with outcrop(threads=1) as served:
+        statuses: collections.Counter[int] = collections.Counter()
+        failures: collections.Counter[str] = collections.Counter()
+        started = time.monotonic()
+        with httpx.Client(base_url=served.url, timeout=120) as client:
+            fuzzer = ShapeFuzzer(args.seed)
+            for case in itertools.chain(fuzzer.cases(args.cases), fuzzer.cut_off_cases(args.cut_off)):
+                outcome = send(client, case)
+                statuses[outcome.status] += 1
+                if outcome.failed:
+                    failures[f"{case.operation}/{case.kind} -> {outcome.status} {outcome.error}"] += 1
+            answer = client.post(
+                "/model/amazon.nova-lite-v1:0/converse",
+                json={
+                    "messages": [{"role": "user", "content": [{"text": "Still there?"}]}],
+                    "inferenceConfig": {"maxTokens": 3},
+                },
+            )
+        elapsed = time.monotonic() - started
+        alive = healthy(served.url) and answer.status_code == 200
     print(
         f"{args.cases} cases over {len(operations())} operations and {args.cut_off} cut-off generations"
         f" in {elapsed:.0f} s (seed {args.seed})"

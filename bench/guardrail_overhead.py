@@ -110,8 +110,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    with outcrop(args.threads) as url:
-        runtime, control = clients(url)
+    with outcrop(args.threads) as served:
+        runtime, control = clients(served.url)
         ids = {}
         for name, policies in SETS.items():
             ids[name] = control.create_guardrail(

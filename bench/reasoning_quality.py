@@ -54,8 +54,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     settings = {"OUTCROP_MODEL_PATH": args.model} if args.model else {}
-    with outcrop(args.threads, **settings) as url:
-        runtime, _ = clients(url)
+    with outcrop(args.threads, **settings) as served:
+        runtime, _ = clients(served.url)
         results = {mode: run(runtime, mode) for mode in ("plain", "thinking")}
     name = Path(args.model).name if args.model else "bundled SmolLM2-135M"
     print(f"model: {name}, {len(QUESTIONS)} questions")

@@ -16,11 +16,8 @@ import argparse
 import collections
 import json
 import random
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -28,17 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from _server import outcrop
 from botocore.config import Config
 from botocore.exceptions import ClientError, EventStreamError
 
-BIN = Path(sys.executable).parent
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def health(url: str) -> dict[str, Any]:
@@ -122,58 +113,34 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=30)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as state:
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": state,
-            "OUTCROP_STATE_DIR": state,
-            "OUTCROP_THREADS": str(args.threads),
-        }
-        server = subprocess.Popen(
-            [str(BIN / "outcrop"), "serve", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
+    with outcrop(args.threads) as served:
+        pid = served.process.pid
+        idle = resident_mb(pid)
+        config = Config(
+            retries={"total_max_attempts": 1}, max_pool_connections=args.clients, read_timeout=120
         )
-        try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if health(url)["status"] == "ok":
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            idle = resident_mb(server.pid)
-            config = Config(
-                retries={"total_max_attempts": 1}, max_pool_connections=args.clients, read_timeout=120
-            )
-            runtime = boto3.client(
-                "bedrock-runtime", endpoint_url=url, region_name="us-east-1",
-                aws_access_key_id="soak", aws_secret_access_key="soak", config=config,
-            )  # fmt: skip
-            tally = Tally()
-            started = time.monotonic()
-            until = started + args.seconds
-            workers = [
-                threading.Thread(target=work, args=(runtime, until, tally, i), daemon=True)
-                for i in range(args.clients)
-            ]
-            for worker in workers:
-                worker.start()
-            time.sleep(args.warmup)
-            warm = resident_mb(server.pid)
-            peak = warm
-            while any(w.is_alive() for w in workers):
-                time.sleep(2)
-                peak = max(peak, resident_mb(server.pid))
-            elapsed = time.monotonic() - started
-            end = resident_mb(server.pid)
-            settled = health(url)["models"]["smollm2-135m"]
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+        runtime = boto3.client(
+            "bedrock-runtime", endpoint_url=served.url, region_name="us-east-1",
+            aws_access_key_id="soak", aws_secret_access_key="soak", config=config,
+        )  # fmt: skip
+        tally = Tally()
+        started = time.monotonic()
+        until = started + args.seconds
+        workers = [
+            threading.Thread(target=work, args=(runtime, until, tally, i), daemon=True)
+            for i in range(args.clients)
+        ]
+        for worker in workers:
+            worker.start()
+        time.sleep(args.warmup)
+        warm = resident_mb(pid)
+        peak = warm
+        while any(w.is_alive() for w in workers):
+            time.sleep(2)
+            peak = max(peak, resident_mb(pid))
+        elapsed = time.monotonic() - started
+        end = resident_mb(pid)
+        settled = health(served.url)["models"]["smollm2-135m"]
     failures = {k: v for k, v in tally.errors.items() if not k.startswith("ThrottlingException (429)")}
     drift = (end - warm) / warm
     print(f"{args.clients} clients, {elapsed:.0f} s, {args.threads} engine threads")

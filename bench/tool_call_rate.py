@@ -75,8 +75,8 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    with outcrop(args.threads, OUTCROP_MODEL_PATH=args.model) as url:
-        runtime, _ = clients(url)
+    with outcrop(args.threads, OUTCROP_MODEL_PATH=args.model) as served:
+        runtime, _ = clients(served.url)
         hits, as_text, false_calls = 0, 0, 0
         for prompt, wanted in CALLS:
             response = converse(runtime, prompt)
