@@ -8,7 +8,7 @@ from typing import Any
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from conftest import user
-from outcrop.engines.default_system import default_system_turn
+from outcrop.engines.default_system import DefaultSystem, default_system, without_default
 
 MODEL = "amazon.nova-lite-v1:0"
 
@@ -35,11 +35,12 @@ def renderer(template: str) -> Any:
 
 
 def test_the_default_turn_is_found_in_templates_that_insert_one() -> None:
-    assert default_system_turn(renderer(QWEN_LIKE)) == (
-        "<|im_start|>system\nYou are Qwen, a helpful assistant.<|im_end|>\n"
+    assert default_system(renderer(QWEN_LIKE)) == DefaultSystem(
+        "<|im_start|>system\nYou are Qwen, a helpful assistant.<|im_end|>\n",
+        "You are Qwen, a helpful assistant.",
     )
-    assert default_system_turn(renderer(LLAMA3_LIKE)) is None
-    assert default_system_turn(renderer(PLAIN)) is None
+    assert default_system(renderer(LLAMA3_LIKE)) is None
+    assert default_system(renderer(PLAIN)) is None
 
 
 def test_no_system_prompt_bills_only_what_the_client_sent(runtime: Any) -> None:
@@ -54,3 +55,14 @@ def test_no_system_prompt_bills_only_what_the_client_sent(runtime: Any) -> None:
     assert bare <= 10, bare  # <|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n
     answer = runtime.converse(modelId=MODEL, messages=[user("Hi")], inferenceConfig={"maxTokens": 1})
     assert answer["usage"]["inputTokens"] == bare
+
+
+def test_the_default_text_is_cut_from_a_template_tool_listing() -> None:
+    """Qwen2.5's template writes its default system text at the head of the turn that lists the
+    tools when the request has no system prompt; it is cut there too, the listing stays."""
+    found = default_system(renderer(QWEN_LIKE))
+    listing = "<|im_start|>system\nYou are Qwen, a helpful assistant.\n\n# Tools\n[…]<|im_end|>\n<|im_start|>user\nHi"
+    assert without_default(listing, found, tools_offered=True) == (
+        "<|im_start|>system\n\n\n# Tools\n[…]<|im_end|>\n<|im_start|>user\nHi"
+    )
+    assert without_default(listing, found) == listing  # no tools offered: only the whole turn is cut

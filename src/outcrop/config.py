@@ -45,6 +45,13 @@ class ServedModel:
     # "Context fitting"). None: the engine's default (2048 tokens for llamacpp, whose prefill on a
     # small CPU takes seconds per thousand tokens; the whole window for openai); 0: the whole window.
     fit_tokens: int | None = None
+    # How a local model is offered tools (docs/configuration.md, "Tool prompts"): "auto" through its
+    # chat template when the template handles tools, else Outcrop's own tool section; "outcrop"
+    # always Outcrop's own.
+    tool_prompt: str = "auto"  # auto | outcrop
+    # A Jinja chat template file used instead of the one in the GGUF (a model whose own template
+    # is missing, wrong, or lacks tool support), as llama-server's --chat-template-file.
+    chat_template: str | None = None
 
 
 @dataclass
@@ -124,6 +131,12 @@ class Settings:
                 raise ConfigError(f"model {m.name!r}: parallel must be 1 or more")
             if (m.kv_tokens is not None and m.kv_tokens < 256) or (m.kv_mb is not None and m.kv_mb <= 0):
                 raise ConfigError(f"model {m.name!r}: kv_tokens must be 256 or more, kv_mb positive")
+            if m.tool_prompt not in ("auto", "outcrop"):
+                raise ConfigError(
+                    f"model {m.name!r}: tool_prompt must be auto or outcrop, not {m.tool_prompt!r}"
+                )
+            if m.chat_template and not Path(m.chat_template).expanduser().is_file():
+                raise ConfigError(f"model {m.name!r}: chat_template {m.chat_template!r} is not a file")
             if m.fit_tokens is not None and m.fit_tokens < 0:
                 raise ConfigError(f"model {m.name!r}: fit_tokens must be 0 (the whole window) or more")
         for pattern, target in self.routes.items():
@@ -191,6 +204,8 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
                 api_key=_optional_str(m.get("api_key")),
                 timeout_seconds=float(m.get("timeout_seconds", 120.0)),
                 fit_tokens=None if m.get("fit_tokens") is None else int(m["fit_tokens"]),
+                tool_prompt=str(m.get("tool_prompt", "auto")),
+                chat_template=_optional_str(m.get("chat_template")),
             )
             for m in data["models"]
         ]
@@ -247,6 +262,10 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
             default.parallel = int(env["OUTCROP_PARALLEL"])
         if "OUTCROP_FIT_TOKENS" in env:
             default.fit_tokens = int(env["OUTCROP_FIT_TOKENS"])
+        if "OUTCROP_TOOL_PROMPT" in env:
+            default.tool_prompt = env["OUTCROP_TOOL_PROMPT"]
+        if env.get("OUTCROP_CHAT_TEMPLATE"):
+            default.chat_template = env["OUTCROP_CHAT_TEMPLATE"]
         if "OUTCROP_KV_TOKENS" in env:
             default.kv_tokens = int(env["OUTCROP_KV_TOKENS"])
         if "OUTCROP_KV_MB" in env:

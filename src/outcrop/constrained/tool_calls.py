@@ -157,13 +157,40 @@ def describe_tools(tool_config: dict[str, Any] | None) -> str:
         f'To call a tool, reply with only {TOOL_OPEN}{{"name": "<tool name>", "arguments": '
         f"{{<arguments as JSON>}}}}{TOOL_CLOSE}"
     )
-    if mode.kind == "any":
-        lines.append("You must call one of the tools now.")
-    elif mode.kind == "tool":
-        lines.append(f"You must call the tool {mode.name} now.")
-    else:
-        lines.append("If no tool is needed, answer in plain text.")
+    lines.append(tool_instruction(tool_config) or "If no tool is needed, answer in plain text.")
     return "\n".join(lines)
+
+
+def tool_instruction(tool_config: dict[str, Any] | None) -> str:
+    """What a forced tool choice tells the model ("" for auto and none): the only part of the
+    offer added to the system prompt when the chat template lists the tools itself."""
+    mode = tool_mode(tool_config)
+    if not tool_specs(tool_config):
+        return ""
+    if mode.kind == "any":
+        return "You must call one of the tools now."
+    if mode.kind == "tool":
+        return f"You must call the tool {mode.name} now."
+    return ""
+
+
+def template_tools(tool_config: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """The offered tools as chat templates take them (the OpenAI / Hugging Face ``tools`` list);
+    None when no tool is offered."""
+    if tool_mode(tool_config).kind == "none":
+        return None
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": s.name,
+                "description": s.description,
+                "parameters": s.schema or {"type": "object"},
+            },
+        }
+        for s in tool_specs(tool_config)
+    ]
+    return tools or None
 
 
 def render_call(name: str, arguments: Any) -> str:

@@ -3,13 +3,18 @@
 The local engine feeds these to the GGUF's chat template; a remote OpenAI-compatible server gets
 them as ``messages`` and applies its own. Both therefore see the same text: system blocks, the
 tool offer, and each turn's blocks as ``block_text`` renders them.
+
+A local model whose chat template handles tools gets ``template_messages`` instead: the tools go
+to the template as its ``tools`` list, past calls as ``tool_calls`` and results as ``tool`` turns,
+so the model reads them in the syntax it was trained on (Qwen's, Llama 3.1's, Mistral's…).
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from ..constrained.tool_calls import TOOL_CLOSE, TOOL_OPEN, describe_tools
+from ..constrained.tool_calls import TOOL_CLOSE, TOOL_OPEN, describe_tools, tool_instruction
 from ..conversation import Block, Conversation
 from ..documents import document_text
 
@@ -33,22 +38,30 @@ def block_text(block: Block) -> str:
         call = json.dumps({"name": use.get("name"), "arguments": use.get("input")}, ensure_ascii=False)
         return f"{TOOL_OPEN}{call}{TOOL_CLOSE}"
     if "toolResult" in block:
-        result = block["toolResult"]
-        parts = []
-        for item in result.get("content", []):
-            if "text" in item:
-                parts.append(str(item["text"]))
-            elif "json" in item:
-                parts.append(json.dumps(item["json"], sort_keys=True))
-            elif "document" in item:
-                parts.append(document_text(item))
-        status = "Error: " if result.get("status") == "error" else ""
-        return f"<tool_response>{status}{' '.join(parts)}</tool_response>"
+        return f"<tool_response>{tool_result_text(block['toolResult'])}</tool_response>"
     if "reasoningContent" in block:
         return str(block["reasoningContent"].get("reasoningText", {}).get("text", ""))
     if "document" in block:
         return document_text(block)
     return ""
+
+
+def tool_result_text(result: dict[str, Any]) -> str:
+    """A tool result's content as text ("Error: " first when the tool failed)."""
+    parts = []
+    for item in result.get("content", []):
+        if "text" in item:
+            parts.append(str(item["text"]))
+        elif "json" in item:
+            parts.append(json.dumps(item["json"], sort_keys=True))
+        elif "document" in item:
+            parts.append(document_text(item))
+    status = "Error: " if result.get("status") == "error" else ""
+    return f"{status}{' '.join(parts)}"
+
+
+def _joined(blocks: list[Block]) -> str:
+    return "\n".join(t for t in (block_text(b) for b in blocks) if t)
 
 
 def chat_messages(conversation: Conversation) -> list[dict[str, str]]:
@@ -60,6 +73,48 @@ def chat_messages(conversation: Conversation) -> list[dict[str, str]]:
     if system:
         messages.append({"role": "system", "content": system})
     for message in conversation.messages:
-        text = "\n".join(t for t in (block_text(b) for b in message.content) if t)
-        messages.append({"role": message.role, "content": text})
+        messages.append({"role": message.role, "content": _joined(message.content)})
+    return messages
+
+
+def template_messages(conversation: Conversation) -> list[dict[str, Any]]:
+    """The conversation as a tool-aware chat template takes it (the tools themselves go to the
+    template separately): the system prompt with only a forced choice's instruction added, calls
+    as ``tool_calls`` (arguments as objects, as Hugging Face templates expect) and each result as
+    a ``tool`` message naming its call."""
+    messages: list[dict[str, Any]] = []
+    system = "\n\n".join(t for t in (block_text(b) for b in conversation.system) if t)
+    instruction = tool_instruction(conversation.tool_config)
+    if instruction:
+        system = f"{system}\n\n{instruction}" if system else instruction
+    if system:
+        messages.append({"role": "system", "content": system})
+    names: dict[str, str] = {}
+    for message in conversation.messages:
+        uses = [b["toolUse"] for b in message.content if "toolUse" in b]
+        results = [b["toolResult"] for b in message.content if "toolResult" in b]
+        rest = _joined([b for b in message.content if "toolUse" not in b and "toolResult" not in b])
+        if message.role == "assistant" and uses:
+            calls = []
+            for use in uses:
+                call_id = str(use.get("toolUseId", ""))
+                names[call_id] = str(use.get("name", ""))
+                arguments = use.get("input") if isinstance(use.get("input"), dict) else {}
+                calls.append({
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": names[call_id], "arguments": arguments},
+                })  # fmt: skip
+            messages.append({"role": "assistant", "content": rest, "tool_calls": calls})
+            continue
+        for result in results:
+            call_id = str(result.get("toolUseId", ""))
+            messages.append({
+                "role": "tool",
+                "tool_call_id": call_id,
+                "name": names.get(call_id, ""),
+                "content": tool_result_text(result),
+            })  # fmt: skip
+        if rest or not results:
+            messages.append({"role": message.role, "content": rest})
     return messages

@@ -18,6 +18,7 @@ appears in the suffix. Templates this cannot read are left alone.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .prompt_cache import common_prefix
 
@@ -25,8 +26,17 @@ Render = Callable[[list[dict[str, str]]], str]
 _PROBE = "Probe question 7?"
 
 
-def default_system_turn(render: Render) -> str | None:
-    """The exact text of the system turn ``render`` inserts when there is none, or None."""
+@dataclass(frozen=True)
+class DefaultSystem:
+    """The system turn a template inserts (markers included) and the text inside it. Offered
+    tools, some templates write the same text at the head of the system turn that lists them."""
+
+    turn: str
+    text: str
+
+
+def default_system(render: Render) -> DefaultSystem | None:
+    """The system turn ``render`` inserts when there is none, or None."""
     try:
         bare = render([{"role": "user", "content": _PROBE}])
         one = render([{"role": "system", "content": "Alpha probe 1"}, {"role": "user", "content": _PROBE}])
@@ -48,9 +58,16 @@ def default_system_turn(render: Render) -> str | None:
     close_len = suffix.find(start_token) if start_token else -1
     if close_len < 0:
         return None
-    return opening[turn_start:] + default + suffix[:close_len]
+    return DefaultSystem(opening[turn_start:] + default + suffix[:close_len], default.strip())
 
 
-def without_default(text: str, turn: str | None) -> str:
-    """``text`` with the template's default system turn cut out (once, where it is)."""
-    return text.replace(turn, "", 1) if turn else text
+def without_default(text: str, default: DefaultSystem | None, *, tools_offered: bool = False) -> str:
+    """``text`` with the template's default system turn cut out (once, where it is); with tools
+    offered through the template, the default text at the head of its tool listing."""
+    if default is None:
+        return text
+    if default.turn in text:
+        return text.replace(default.turn, "", 1)
+    if tools_offered and default.text:
+        return text.replace(default.text, "", 1)
+    return text

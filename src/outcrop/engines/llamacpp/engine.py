@@ -11,19 +11,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import llama_cpp as L
 
 from ...config import ServedModel
+from ...constrained.tool_calls import template_tools
 from ...conversation import Conversation, EngineEvent, Finished, InferenceParams
 from ..base import Cancellation, Engine, Prompt, ensure_fits
-from ..chat import chat_messages
-from ..default_system import default_system_turn, without_default
+from ..chat import chat_messages, template_messages
+from ..default_system import DefaultSystem, default_system, without_default
 from ..errors import (
     BUSY,
     LOADING,
@@ -37,6 +40,8 @@ from .model_files import resolve_model_path
 from .scheduler import Scheduler
 
 log = logging.getLogger("outcrop.engine")
+# A chat template that reads the ``tools`` variable lists tools in the model's own syntax.
+_HANDLES_TOOLS = re.compile(r"\btools\b")
 # What a request too big for the window is cut to: ~7 s of prefill for SmolLM2-135M on 2 cores.
 DEFAULT_FIT_TOKENS = 2048
 
@@ -110,7 +115,9 @@ class LlamaCppEngine(Engine):
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
         self._llm: Any = None
         self._formatter: Any = None
-        self._default_system: str | None = None  # the template's own system turn, left out
+        self._default_system: DefaultSystem | None = None  # the template's own, left out
+        self._tools_in_template = False  # offer tools through the chat template (it handles them)
+        self._template_refused = False  # said once in the log
         self._worker: threading.Thread | None = None
         self._scheduler: Scheduler | None = None
         self.context_length = 0
@@ -133,19 +140,28 @@ class LlamaCppEngine(Engine):
         # This Llama object provides the vocabulary, tokenizer and chat template; its own context is
         # kept tiny, since generation runs in the scheduler's context.
         llm = Llama(model_path=self.model_path, n_ctx=256, n_batch=256, n_threads=1, verbose=False)
-        template = llm.metadata.get("tokenizer.chat_template")
+        template: str | None = llm.metadata.get("tokenizer.chat_template")
+        if self._spec.chat_template:
+            template = Path(self._spec.chat_template).expanduser().read_text()
         if not template:
-            raise ValueError(f"{self.model_path} has no chat template in its GGUF metadata")
+            raise ValueError(
+                f"{self.model_path} has no chat template in its GGUF metadata: give one with chat_template"
+            )
         vocab = llm._model
         self._formatter = Jinja2ChatFormatter(
             template=template,
             eos_token=vocab.token_get_text(llm.token_eos()),
             bos_token=vocab.token_get_text(llm.token_bos()),
         )
-        self._default_system = default_system_turn(lambda m: str(self._formatter(messages=m).prompt))
+        self._default_system = default_system(lambda m: str(self._formatter(messages=m).prompt))
         if self._default_system:
             log.info("model %s: its chat template's default system prompt is left out of requests "
                      "that have none", self.name)  # fmt: skip
+        self._tools_in_template = (
+            self._spec.tool_prompt == "auto" and _HANDLES_TOOLS.search(template) is not None
+        )
+        if self._tools_in_template:
+            log.info("model %s: tools are offered through its chat template", self.name)
         window = self._spec.context_length or llm._model.n_ctx_train()
         per_token = kv_bytes_per_token(llm.model, llm.metadata)
         self.kv_tokens = self._kv_budget(per_token, window)
@@ -185,15 +201,26 @@ class LlamaCppEngine(Engine):
     # ---- prompts -------------------------------------------------------------------------
 
     def render(self, conversation: Conversation) -> str:
-        messages = chat_messages(conversation)
+        if self._tools_in_template and _has_tools(conversation):
+            try:
+                return self._render(template_messages(conversation), template_tools(conversation.tool_config))
+            except Exception as exc:  # a template that wants more (Mistral's 9-character call ids…)
+                level = logging.DEBUG if self._template_refused else logging.WARNING
+                self._template_refused = True
+                log.log(level, "model %s: its chat template could not render a conversation's tools (%s); "
+                        "Outcrop's tool prompt is used for it", self.name, exc)  # fmt: skip
+        return self._render(chat_messages(conversation), None)
+
+    def _render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
         # A trailing assistant message is a prefill: the model continues it.
-        prefill = messages[-1]["role"] == "assistant" if messages else False
+        prefill = (
+            messages[-1]["role"] == "assistant" and not messages[-1].get("tool_calls") if messages else False
+        )
         if prefill:
             last = messages.pop()
-        result = self._formatter(messages=messages)
-        text = str(result.prompt)
+        text = str(self._formatter(messages=messages, tools=tools).prompt)
         if not any(m["role"] == "system" for m in messages):
-            text = without_default(text, self._default_system)
+            text = without_default(text, self._default_system, tools_offered=tools is not None)
         if prefill:
             text += last["content"]
         return text
@@ -249,3 +276,10 @@ class LlamaCppEngine(Engine):
             self._jobs.put(None)
             self._worker.join(timeout=10)
             self._worker = None
+
+
+def _has_tools(conversation: Conversation) -> bool:
+    """Tools offered, or calls and results in the history."""
+    if (conversation.tool_config or {}).get("tools"):
+        return True
+    return any("toolUse" in b or "toolResult" in b for m in conversation.messages for b in m.content)
