@@ -60,3 +60,14 @@ def test_json_that_is_not_a_call_of_an_offered_tool_stays_text() -> None:
     for text in ('{"name": "find_files", "arguments": {}}', '{"name": "get_weather", "arg'):
         _, bare = fed(text)
         assert bare.calls(SPECS) is None and bare.held == text
+
+
+def test_positional_arguments_are_named_after_the_required_parameters() -> None:
+    """Qwen2.5-Coder asked by Claude Code to run a command wrote
+    ``{"name": "Bash", "arguments": ["echo …"]}`` (bench/claude_code_agent.py)."""
+    for arguments in ('["Paris"]', '"Paris"'):
+        _, bare = fed('```json\n{"name": "get_weather", "arguments": ' + arguments + "}\n```")
+        (call,) = bare.calls(SPECS) or []
+        assert call.input == {"city": "Paris"} and not call.problems
+    _, bare = fed('{"name": "get_weather", "arguments": ["Paris", "extra"]}')  # more values than parameters
+    assert bare.calls(SPECS) is None

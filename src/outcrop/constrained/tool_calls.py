@@ -306,17 +306,30 @@ def parse_call(text: str, specs: Sequence[ToolSpec]) -> ToolCall | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         return None
-    arguments = data.get("arguments")
-    if not isinstance(arguments, dict):
-        return None
     spec = next((s for s in specs if s.name == data["name"]), None)
     if spec is None:
+        return None
+    arguments = positional(data.get("arguments"), spec.schema)
+    if not isinstance(arguments, dict):
         return None
     fixed = schema_check.repair(spec.schema, arguments)
     issues = schema_check.problems(spec.schema, fixed)
     if issues:
         log.warning("tool call %s does not match its schema: %s", spec.name, "; ".join(issues))
     return ToolCall(spec.name, fixed, issues)
+
+
+def positional(arguments: Any, schema: dict[str, Any]) -> Any:
+    """Arguments a small model wrote positionally (``["ls -la"]`` or ``"ls -la"`` for a tool whose
+    one required parameter is ``command``), named after the schema's required parameters in
+    order; anything else as it was (the schema check then judges it)."""
+    if isinstance(arguments, dict):
+        return arguments
+    values = arguments if isinstance(arguments, list) else [arguments] if isinstance(arguments, str) else None
+    required = [n for n in schema.get("required") or [] if isinstance(n, str)]
+    if values is None or not values or len(values) > len(required):
+        return arguments
+    return dict(zip(required, values, strict=False))
 
 
 class CallStream:
