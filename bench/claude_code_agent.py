@@ -34,8 +34,8 @@ PROMPT = f"Use the Bash tool to run this exact command: echo outcrop-agent-ok > 
 # Lean mode: only the Bash tool and a short system prompt, instead of Claude Code's ~20K tokens of
 # system prompt and 24 tool schemas, which a 2-core CPU prefills at ~10-60 tokens/s (measured:
 # 17K tokens in 33 minutes, the deeper the slower).
-LEAN = ["--tools", "Bash", "--system-prompt",
-        "You are a coding agent working in the current directory. To run a shell command, call the Bash tool."]  # fmt: skip
+SYSTEM = "You are a coding agent in the current directory. To run a shell command, call the Bash tool."
+LEAN = ["--tools", "Bash", "--system-prompt", SYSTEM]
 
 
 def main() -> None:
@@ -73,8 +73,8 @@ def main() -> None:
             "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "512",
         }
         command = [
-            str(CLAUDE), "-p", PROMPT, "--output-format", "json", "--allowedTools", "Bash", "--max-turns", "4",
-            *([] if args.full else LEAN),
+            str(CLAUDE), "-p", PROMPT, "--output-format", "json", "--allowedTools", "Bash",
+            "--max-turns", "4", *([] if args.full else LEAN),
         ]  # fmt: skip
         started = time.perf_counter()
         done = subprocess.run(
@@ -93,9 +93,8 @@ def main() -> None:
           f"result: {str(result.get('result', result))[:300]!r}")  # fmt: skip
     for name, usage in (result.get("modelUsage") or {}).items():
         print(f"usage {name}: {json.dumps(usage)}")
-    print(
-        f"{PROOF}: {written!r} -> {'the agent ran the command' if written == 'outcrop-agent-ok' else 'NOT RUN'}"
-    )
+    verdict = "the agent ran the command" if written == "outcrop-agent-ok" else "NOT RUN"
+    print(f"{PROOF}: {written!r} -> {verdict}")
 
 
 if __name__ == "__main__":
