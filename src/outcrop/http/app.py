@@ -181,7 +181,15 @@ class OutcropApp:
             for name, e in self.services.engines.items()
         }
         ready = self.services.ready
-        body = json.dumps({"status": "ok" if ready else "loading", "models": engines}).encode()
+        jobs = self.services.jobs.health()
+        body = json.dumps(
+            {
+                "status": "ok" if ready else "loading",
+                "models": engines,
+                "s3_endpoint": jobs.pop("s3_endpoint"),
+                "jobs": jobs,
+            }
+        ).encode()
         status = 200 if ready else 503
         await _start(send, status, [("content-type", "application/json")], request_id)
         await send({"type": "http.response.body", "body": body})

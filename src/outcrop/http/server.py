@@ -235,6 +235,7 @@ async def run(settings: Settings) -> None:
         auth,
     )
     loader = asyncio.ensure_future(_load_models(services))
+    jobs = asyncio.ensure_future(services.jobs.start())  # S3 and unfinished jobs, in the background
     done, _ = await asyncio.wait({serving, loader}, return_when=asyncio.FIRST_COMPLETED)
     failed = loader in done and loader.exception() is not None
     if failed:
@@ -246,6 +247,8 @@ async def run(settings: Settings) -> None:
     await serving
     if not loader.done():
         loader.cancel()
+    if not jobs.done():
+        jobs.cancel()
     if stopping.timer is not None:
         stopping.timer.cancel()
     services.close()

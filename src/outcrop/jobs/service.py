@@ -1,0 +1,135 @@
+"""The jobs service: the job store, the S3 connection (configured or embedded), and the tasks
+that run async invocations and batch jobs, resumed when the server starts again.
+
+Jobs share the engine with interactive requests at a lower priority: at most ``JOB_SLOTS``
+invocations from jobs run at once (one by default), while interactive requests are never held
+for them, so a long batch leaves every other sequence of the engine's batch to its users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..auth import Identity
+from ..store.jobs import JobStore, open_store
+from .embedded_s3 import EmbeddedS3
+from .objects import ObjectStore, S3Problem
+
+if TYPE_CHECKING:
+    from ..services import Services
+
+log = logging.getLogger("outcrop.jobs")
+JOB_SLOTS = 1
+EMBEDDED_CREDENTIALS = ("outcrop", "outcrop")  # SeaweedFS without identities takes any
+
+
+def identity_doc(identity: Identity) -> dict[str, str]:
+    return {"kind": identity.kind, "principal": identity.principal}
+
+
+def identity_of(doc: dict[str, str]) -> Identity:
+    return Identity(doc.get("kind", "anonymous"), doc.get("principal", ""))
+
+
+class Jobs:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        settings = services.settings
+        self.settings = settings.jobs
+        self.store: JobStore = open_store(settings.state_dir)
+        self.embedded: EmbeddedS3 | None = None
+        self.objects: ObjectStore | None = None
+        self.problem: str | None = None  # why there is no S3
+        if self.settings.s3_endpoint:
+            self.objects = ObjectStore(
+                self.settings.s3_endpoint,
+                region=self.settings.s3_region or settings.region,
+                access_key_id=self.settings.s3_access_key_id,
+                secret_access_key=self.settings.s3_secret_access_key,
+            )
+        elif self.settings.embedded_s3:
+            self.embedded = EmbeddedS3(Path(settings.state_dir).expanduser())
+        else:
+            self.problem = "No S3 endpoint is configured and the embedded S3 server is off."
+        self._s3_settled: asyncio.Event | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.running: dict[str, str] = {}  # job id -> what it is doing, for health and `outcrop jobs`
+
+    @property
+    def s3_endpoint(self) -> str | None:
+        return self.objects.endpoint if self.objects else None
+
+    async def start(self) -> None:
+        """Bring S3 up (the embedded server takes seconds), then resume unfinished jobs."""
+        self._s3_settled = asyncio.Event()
+        self._slots = asyncio.Semaphore(JOB_SLOTS)
+        if self.embedded is not None:
+            try:
+                url = await self.embedded.start()
+            except (OSError, RuntimeError) as exc:
+                self.problem = f"The embedded S3 server did not start: {exc}"
+                log.error("%s", self.problem)
+            else:
+                user, secret = EMBEDDED_CREDENTIALS
+                region = self.services.settings.region
+                self.objects = ObjectStore(url, region=region, access_key_id=user, secret_access_key=secret)
+                log.info("S3 ready at %s (embedded SeaweedFS, %.1f s; data in %s)", url,
+                         self.embedded.started_in or 0.0, self.embedded.dir)  # fmt: skip
+        self._s3_settled.set()
+        from . import async_invoke, batch
+
+        resumed = async_invoke.resume(self) + batch.resume(self)
+        if resumed:
+            log.info("resuming %d unfinished job(s)", resumed)
+
+    async def s3(self) -> ObjectStore:
+        """The S3 connection once it is up; S3Problem if there is none."""
+        if self._s3_settled is not None:
+            await self._s3_settled.wait()
+        if self.objects is None:
+            raise S3Problem(self.problem or "S3 is not available yet.")
+        return self.objects
+
+    async def models_ready(self) -> None:
+        while not self.services.ready:
+            await asyncio.sleep(0.5)
+
+    def slot(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(JOB_SLOTS)
+        return self._slots
+
+    def spawn(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not take the server down; the job stays resumable
+                log.exception("job %s stopped on an unexpected error", job_id)
+            finally:
+                self.running.pop(job_id, None)
+
+        task = asyncio.ensure_future(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def health(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"s3_endpoint": self.s3_endpoint, "running": dict(self.running)}
+        if self.problem:
+            out["s3_problem"] = self.problem
+        if self.embedded is not None and self.embedded.process is not None:
+            out["s3_embedded_mb"] = self.embedded.resident_mb()
+        return out
+
+    def close(self) -> None:
+        """Stop running jobs where they are (they resume at the next start) and the embedded S3."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self.embedded is not None:
+            self.embedded.stop()
