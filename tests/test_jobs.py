@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -397,3 +398,56 @@ def _zombie(pid: int) -> bool:
         return " Z " in Path(f"/proc/{pid}/stat").read_text() or os.waitpid(pid, os.WNOHANG)[0] == pid
     except (OSError, ChildProcessError):
         return True
+
+
+def test_the_embedded_s3_takes_the_servers_credentials_when_it_verifies(tmp_path: Path) -> None:
+    from conftest import ACCESS_KEY, SECRET_KEY
+
+    srv = start_server(
+        tmp_path,
+        "verify",
+        env={
+            "OUTCROP_EMBEDDED_S3": "1",
+            "OUTCROP_ACCESS_KEY_ID": ACCESS_KEY,
+            "OUTCROP_SECRET_ACCESS_KEY": SECRET_KEY,
+        },
+    )
+    try:
+        endpoint = s3_endpoint(srv)
+
+        def s3_as(key: str, secret: str) -> Any:
+            return boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=key,
+                                aws_secret_access_key=secret, config=Config(s3={"addressing_style": "path"}))  # fmt: skip
+
+        with pytest.raises(ClientError):
+            s3_as("stranger", "not-a-secret").create_bucket(Bucket="strangers-bucket")
+        s3 = s3_as(ACCESS_KEY, SECRET_KEY)
+        bucket = new_bucket(s3)
+        runtime = make_client("bedrock-runtime", srv.url)  # signed with the same pair
+        arn = runtime.start_async_invoke(
+            modelId=CLAUDE,
+            modelInput=claude_body("Hi"),
+            outputDataConfig={"s3OutputDataConfig": {"s3Uri": f"s3://{bucket}/v"}},
+        )["invocationArn"]
+        assert wait_async(runtime, arn)["status"] == "Completed"
+        assert read_json(s3, bucket, f"v/{arn.rsplit('/', 1)[1]}/output.json")["type"] == "message"
+    finally:
+        stop_server(srv)
+
+
+def test_outcrop_jobs_lists_them(jobs_server: Server) -> None:
+    """`outcrop jobs` reads a running server's jobs through its API (after the tests above ran some)."""
+    from conftest import BIN
+
+    bedrock = make_client("bedrock", jobs_server.url)
+    known = bedrock.list_model_invocation_jobs()["invocationJobSummaries"]
+    assert known, "the batch tests above left jobs"
+    done = subprocess.run(
+        [str(BIN / "outcrop"), "jobs", "--endpoint", jobs_server.url, "--watch"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "250"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for job in known:
+        assert job["jobArn"].rsplit("/", 1)[1] in done.stdout
+    assert "PartiallyCompleted" in done.stdout and "async" in done.stdout
+    assert "batch job" in jobs_server.log() and "records done" in jobs_server.log()

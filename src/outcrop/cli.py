@@ -64,6 +64,25 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"outcrop: {exc}", file=sys.stderr)
+        return 2
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .jobs.progress import show
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    endpoint = args.endpoint or f"{'https' if settings.tls_cert else 'http'}://{host}:{settings.port}"
+    try:
+        return show(endpoint, settings.region, watch=args.watch)
+    except (BotoCoreError, ClientError) as exc:
+        print(f"outcrop: could not read jobs from {endpoint}: {exc}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="outcrop",
@@ -86,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the local models Outcrop would serve, and the routes")
     models.add_argument("--config", default=None, help="TOML configuration file")
     models.set_defaults(func=_models)
+    jobs = sub.add_parser(
+        "jobs",
+        help="list a running server's async invocations and batch jobs (--watch: follow them)",
+        description="Async invocations and batch inference jobs of a running server, read through its API.",
+    )
+    jobs.add_argument("--endpoint", default=None, help="the server's URL (default: from the settings)")
+    jobs.add_argument("--config", default=None, help="TOML configuration file")
+    jobs.add_argument("--watch", action="store_true", help="progress bars until every running job ends")
+    jobs.set_defaults(func=_jobs)
     return parser
 
 

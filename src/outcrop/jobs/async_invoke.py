@@ -8,7 +8,6 @@ Outcrop takes them for every text and embedding model it serves, unless
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from ..catalog.arns import foundation_model_arn
 from ..protocol.errors import BedrockError, ValidationException
 from ..store.jobs import ASYNC_INVOKE
 from .objects import S3Problem, S3Uri
-from .records import AsyncInvoke, job_arn, new_id, now
+from .records import AsyncInvoke, job_arn, listing, new_id, now
 from .service import identity_doc, identity_of
 
 if TYPE_CHECKING:
@@ -148,15 +147,4 @@ def get(jobs: Jobs, arn: str) -> AsyncInvoke:
 
 
 def listed(jobs: Jobs, params: dict[str, Any]) -> list[AsyncInvoke]:
-    """ListAsyncInvokes's filters and order (newest first unless asked otherwise)."""
-    items = [AsyncInvoke.from_doc(d) for d in jobs.store.all(ASYNC_INVOKE)]
-    after: dt.datetime | None = params.get("submitTimeAfter")
-    before: dt.datetime | None = params.get("submitTimeBefore")
-    status = params.get("statusEquals")
-    items = [
-        i for i in items
-        if (after is None or i.submit_time > after) and (before is None or i.submit_time < before)
-        and (status is None or i.status == status)
-    ]  # fmt: skip
-    items.sort(key=lambda i: i.submit_time, reverse=params.get("sortOrder", "Descending") == "Descending")
-    return items
+    return listing([AsyncInvoke.from_doc(d) for d in jobs.store.all(ASYNC_INVOKE)], params)

@@ -25,7 +25,7 @@ from ..auth import Identity
 from ..protocol.errors import BedrockError, ConflictException, ResourceNotFoundException, ValidationException
 from ..store.jobs import BATCH_JOB, RecordOutput
 from .objects import S3Problem, S3Uri
-from .records import BatchJob, job_arn, new_id, now
+from .records import BatchJob, job_arn, listing, new_id, now
 from .service import identity_doc, identity_of
 
 if TYPE_CHECKING:
@@ -108,18 +108,9 @@ def stop(jobs: Jobs, identifier: str) -> None:
 
 
 def listed(jobs: Jobs, params: dict[str, Any]) -> list[BatchJob]:
-    items = [BatchJob.from_doc(d) for d in jobs.store.all(BATCH_JOB)]
-    after: dt.datetime | None = params.get("submitTimeAfter")
-    before: dt.datetime | None = params.get("submitTimeBefore")
-    status = params.get("statusEquals")
     contains = params.get("nameContains")
-    items = [
-        j for j in items
-        if (after is None or j.submit_time > after) and (before is None or j.submit_time < before)
-        and (status is None or j.status == status) and (contains is None or contains in j.name)
-    ]  # fmt: skip
-    items.sort(key=lambda j: j.submit_time, reverse=params.get("sortOrder", "Descending") == "Descending")
-    return items
+    items = [BatchJob.from_doc(d) for d in jobs.store.all(BATCH_JOB)]
+    return listing([j for j in items if contains is None or contains in j.name], params)
 
 
 def save(jobs: Jobs, job: BatchJob, status: str | None = None, message: str | None = None) -> None:
@@ -166,6 +157,10 @@ async def run(jobs: Jobs, job: BatchJob) -> None:
             if jobs.store.add_record(job.id, output):
                 count(job, output)
                 save(jobs, job)
+                tenth = max(1, len(records) // 10)
+                if job.processed % tenth == 0 or job.processed == len(records):
+                    log.info("batch job %s: %d of %d records done (%d failed)", job.id, job.processed,
+                             len(records), job.errors)  # fmt: skip
         final = "Stopped" if stopping(jobs, job) else "Expired" if expired(job) else None
         await write_output(objects, jobs, job)
         if final is None:

@@ -5,13 +5,15 @@ model), bound to loopback on free ports (every port SeaweedFS opens is named her
 back to a fixed default another server may hold), data under ``<state_dir>/s3``. It dies with
 Outcrop: ``setpriv --pdeathsig`` asks the kernel to kill it if Outcrop is killed, and a leftover
 from a crash (found by its pid file) is stopped before a new one starts. With no identities
-configured SeaweedFS accepts any credentials, as Outcrop does in open mode on loopback.
+configured SeaweedFS accepts any credentials, as Outcrop does in open mode on loopback; when Outcrop
+verifies signatures, it accepts Outcrop's SigV4 credentials and one pair Outcrop keeps for itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -54,8 +56,9 @@ class EmbeddedS3:
         self.process: subprocess.Popen[bytes] | None = None
         self.started_in: float | None = None  # seconds from start to answering S3
 
-    async def start(self) -> str:
-        """Start SeaweedFS and wait until it answers S3; returns its URL."""
+    async def start(self, identities: dict[str, str] | None = None) -> str:
+        """Start SeaweedFS and wait until it answers S3; returns its URL. ``identities`` (access key
+        id → secret): the only credentials it accepts; None: any (open mode on loopback)."""
         binary = weed_binary()
         if binary is None:
             raise RuntimeError(
@@ -69,6 +72,8 @@ class EmbeddedS3:
             "-master.volumeSizeLimitMB=64", "-volume.max=0", "-s3.port.iceberg=0", "-s3.port.lance=0",
             *(f"-{name}={port}" for name, port in ports.items()),
         ]  # fmt: skip
+        if identities:
+            command.append(f"-s3.config={self._identities_file(identities)}")
         setpriv = shutil.which("setpriv")
         if setpriv:  # killed by the kernel if Outcrop dies, even by SIGKILL
             command = [setpriv, "--pdeathsig", "KILL", *command]
@@ -95,6 +100,22 @@ class EmbeddedS3:
         self.started_in = time.monotonic() - started
         self.url = url
         return url
+
+    def _identities_file(self, identities: dict[str, str]) -> Path:
+        path = self.dir / "identities.json"
+        document = {
+            "identities": [
+                {
+                    "name": key,
+                    "credentials": [{"accessKey": key, "secretKey": secret}],
+                    "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                }
+                for key, secret in identities.items()
+            ]
+        }
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(document))
+        return path
 
     def _stop_leftover(self) -> None:
         """A SeaweedFS a crashed Outcrop left running on this state directory."""

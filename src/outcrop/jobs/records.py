@@ -8,7 +8,7 @@ import datetime as dt
 import secrets
 import string
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ..catalog.arns import partition
 
@@ -22,6 +22,33 @@ def new_id() -> str:
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class _Listed(Protocol):
+    submit_time: dt.datetime
+    status: str
+
+
+Listed = TypeVar("Listed", bound=_Listed)
+
+
+def utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A timestamp a client sent, in UTC (one without a zone is taken as UTC)."""
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
+
+
+def listing(items: list[Listed], params: dict[str, Any]) -> list[Listed]:
+    """The list operations' shared filters (submitTimeAfter/Before, statusEquals) and order
+    (by submission time, newest first unless sortOrder says Ascending)."""
+    after, before = utc(params.get("submitTimeAfter")), utc(params.get("submitTimeBefore"))
+    status = params.get("statusEquals")
+    kept = [
+        i for i in items
+        if (after is None or i.submit_time > after) and (before is None or i.submit_time < before)
+        and (status is None or i.status == status)
+    ]  # fmt: skip
+    kept.sort(key=lambda i: i.submit_time, reverse=params.get("sortOrder", "Descending") == "Descending")
+    return kept
 
 
 def job_arn(region: str, account: str, kind: str, job_id: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("outcrop.jobs")
 JOB_SLOTS = 1
-EMBEDDED_CREDENTIALS = ("outcrop", "outcrop")  # SeaweedFS without identities takes any
+EMBEDDED_CREDENTIALS = ("outcrop", "outcrop")  # open mode: SeaweedFS without identities takes any
 
 
 def identity_doc(identity: Identity) -> dict[str, str]:
@@ -69,14 +70,20 @@ class Jobs:
         self._s3_settled = asyncio.Event()
         self._slots = asyncio.Semaphore(JOB_SLOTS)
         if self.embedded is not None:
+            settings = self.services.settings
+            # In open mode any credentials; else the server's own SigV4 pairs and one of its own.
+            user, secret = EMBEDDED_CREDENTIALS
+            identities = None
+            if not settings.open_mode:
+                user, secret = f"outcrop-{secrets.token_hex(6)}", secrets.token_urlsafe(30)
+                identities = {**settings.credentials, user: secret}
             try:
-                url = await self.embedded.start()
+                url = await self.embedded.start(identities)
             except (OSError, RuntimeError) as exc:
                 self.problem = f"The embedded S3 server did not start: {exc}"
                 log.error("%s", self.problem)
             else:
-                user, secret = EMBEDDED_CREDENTIALS
-                region = self.services.settings.region
+                region = settings.region
                 self.objects = ObjectStore(url, region=region, access_key_id=user, secret_access_key=secret)
                 log.info("S3 ready at %s (embedded SeaweedFS, %.1f s; data in %s)", url,
                          self.embedded.started_in or 0.0, self.embedded.dir)  # fmt: skip
