@@ -84,7 +84,7 @@ async def run(jobs: Jobs, record: AsyncInvoke) -> None:
     destination = S3Uri.parse(record.output_config["s3OutputDataConfig"]["s3Uri"])
     folder = destination.join(record.id)
     await jobs.models_ready()
-    async with jobs.slot():
+    async with jobs.turn():
         jobs.running[record.id] = f"async invocation of {record.model_id}"
         params = {"modelId": record.model_id, "body": json.dumps(record.model_input).encode(),
                   "contentType": "application/json", "accept": "application/json"}  # fmt: skip

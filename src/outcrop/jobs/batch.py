@@ -225,7 +225,7 @@ async def run_record(jobs: Jobs, job: BatchJob, record: InputRecord) -> RecordOu
         return RecordOutput(record.file, record.line, json.dumps(line), False, 0, 0)
     identity = identity_of(job.identity)
     request_id = f"{job.id}-{record.file}-{record.line}"
-    async with jobs.slot():
+    async with jobs.turn():
         try:
             if job.invocation_type == "Converse":
                 answer = await jobs.services.pipeline.call(

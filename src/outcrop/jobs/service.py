@@ -2,16 +2,19 @@
 that run async invocations and batch jobs, resumed when the server starts again.
 
 Jobs share the engine with interactive requests at a lower priority: at most ``JOB_SLOTS``
-invocations from jobs run at once (one by default), while interactive requests are never held
-for them, so a long batch leaves every other sequence of the engine's batch to its users.
+invocations from jobs run at once, interactive requests are never held for them, and a job's next
+invocation waits while interactive generations are running (up to ``YIELD_SECONDS``, so a server
+that is never idle still makes progress on its jobs). A job's invocation already running is not
+preempted: it shares the engine's batch until it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("outcrop.jobs")
 JOB_SLOTS = 1
+YIELD_SECONDS = 10.0
 EMBEDDED_CREDENTIALS = ("outcrop", "outcrop")  # open mode: SeaweedFS without identities takes any
 
 
@@ -58,6 +62,7 @@ class Jobs:
             self.problem = "No S3 endpoint is configured and the embedded S3 server is off."
         self._s3_settled: asyncio.Event | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._job_generations = 0  # jobs' invocations on the engines now
         self._tasks: set[asyncio.Task[None]] = set()
         self.running: dict[str, str] = {}  # job id -> what it is doing, for health and `outcrop jobs`
 
@@ -106,6 +111,29 @@ class Jobs:
         while not self.services.ready:
             await asyncio.sleep(0.5)
 
+    async def yield_to_interactive(self) -> None:
+        """Before a job's invocation: wait while the engines run anything but jobs' invocations."""
+        deadline = asyncio.get_running_loop().time() + YIELD_SECONDS
+        while asyncio.get_running_loop().time() < deadline:
+            busy = sum(
+                e.activity().get("active_sequences", 0) + e.activity().get("waiting", 0)
+                for e in self.services.engines.values()
+            )
+            if busy <= self._job_generations:
+                return
+            await asyncio.sleep(0.05)
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """A job's turn on the engine: a slot, after interactive requests have had theirs."""
+        async with self.slot():
+            await self.yield_to_interactive()
+            self._job_generations += 1
+            try:
+                yield
+            finally:
+                self._job_generations -= 1
+
     def slot(self) -> asyncio.Semaphore:
         if self._slots is None:
             self._slots = asyncio.Semaphore(JOB_SLOTS)
@@ -132,6 +160,7 @@ class Jobs:
             out["s3_problem"] = self.problem
         if self.embedded is not None and self.embedded.process is not None:
             out["s3_embedded_mb"] = self.embedded.resident_mb()
+            out["s3_embedded_start_s"] = round(self.embedded.started_in or 0.0, 2)
         return out
 
     def close(self) -> None:
