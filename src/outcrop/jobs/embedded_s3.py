@@ -2,7 +2,8 @@
 
 Started in the background once Outcrop listens (it takes ~3 s and must not delay the port or the
 model), bound to loopback on free ports (every port SeaweedFS opens is named here, so none falls
-back to a fixed default another server may hold), data under ``<state_dir>/s3``. It dies with
+back to a fixed default another server may hold; the same ones again after a restart when they
+are free, so the endpoint stays put), data under ``<state_dir>/s3``. It dies with
 Outcrop: ``setpriv --pdeathsig`` asks the kernel to kill it if Outcrop is killed, and a leftover
 from a crash (found by its pid file) is stopped before a new one starts. With no identities
 configured SeaweedFS accepts any credentials, as Outcrop does in open mode on loopback; when Outcrop
@@ -66,7 +67,7 @@ class EmbeddedS3:
             )
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         self._stop_leftover()
-        ports = {name: _free_port() for name in _PORTS}
+        ports = self._ports()
         command = [
             binary, "server", f"-dir={self.dir / 'data'}", "-s3", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-master.volumeSizeLimitMB=64", "-volume.max=0", "-s3.port.iceberg=0", "-s3.port.lance=0",
@@ -88,7 +89,10 @@ class EmbeddedS3:
             )
         self.pid_file.write_text(str(self.process.pid))
         url = f"http://127.0.0.1:{ports['s3.port']}"
-        while not await asyncio.to_thread(_answers, url):
+        master = f"http://127.0.0.1:{ports['master.port']}"
+        # Up once S3 answers and the volume server has registered with the master (until then,
+        # reads of objects written before a restart fail with InternalError).
+        while not (await asyncio.to_thread(_answers, url) and await asyncio.to_thread(_has_volumes, master)):
             if self.process.poll() is not None:
                 raise RuntimeError(
                     f"SeaweedFS exited with {self.process.returncode}: see {self.dir / 'weed.log'}"
@@ -100,6 +104,20 @@ class EmbeddedS3:
         self.started_in = time.monotonic() - started
         self.url = url
         return url
+
+    def _ports(self) -> dict[str, int]:
+        """The ports of the last run on this state directory if they are all free (the endpoint
+        stays the same across restarts), else new free ones."""
+        saved = self.dir / "ports.json"
+        try:
+            ports = {name: int(port) for name, port in json.loads(saved.read_text()).items()}
+            if set(ports) == set(_PORTS) and all(_is_free(port) for port in ports.values()):
+                return ports
+        except (OSError, ValueError, AttributeError):
+            pass
+        ports = {name: _free_port() for name in _PORTS}
+        saved.write_text(json.dumps(ports))
+        return ports
 
     def _identities_file(self, identities: dict[str, str]) -> Path:
         path = self.dir / "identities.json"
@@ -152,6 +170,29 @@ class EmbeddedS3:
         except OSError:
             pass
         return None
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _has_volumes(master: str) -> bool:
+    """Whether a volume server has registered with the master (its /dir/status topology)."""
+    try:
+        with urllib.request.urlopen(master + "/dir/status", timeout=1) as response:
+            topology = json.load(response).get("Topology") or {}
+    except (OSError, ValueError):
+        return False
+    return any(
+        rack.get("DataNodes")
+        for center in topology.get("DataCenters") or []
+        for rack in center.get("Racks") or []
+    )
 
 
 def _answers(url: str) -> bool:
