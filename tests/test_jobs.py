@@ -304,6 +304,25 @@ def test_a_converse_batch_job_over_a_prefix(jobs_server: Server) -> None:
     assert unknown.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
+def test_a_stopped_job_keeps_what_it_did(jobs_server: Server) -> None:
+    bedrock = make_client("bedrock", jobs_server.url)
+    s3 = s3_client(jobs_server)
+    bucket = new_bucket(s3)
+    records = [{"recordId": f"s{n}", "modelInput": claude_body(f"Describe place {n}.", 40)} for n in range(8)]
+    put_lines(s3, bucket, "in/stop.jsonl", records)
+    arn = create_job(bedrock, bucket, "in/stop.jsonl")
+    deadline = time.monotonic() + 120
+    while bedrock.get_model_invocation_job(jobIdentifier=arn)["processedRecordCount"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    bedrock.stop_model_invocation_job(jobIdentifier=arn)
+    assert bedrock.get_model_invocation_job(jobIdentifier=arn)["status"] in ("Stopping", "Stopped")
+    done = wait_job(bedrock, arn)
+    assert done["status"] == "Stopped" and 1 <= done["processedRecordCount"] < 8
+    lines = output_lines(s3, bucket, arn, "stop.jsonl")
+    assert [line["recordId"] for line in lines] == [f"s{n}" for n in range(done["processedRecordCount"])]
+
+
 def test_a_job_without_input_fails_with_a_reason(jobs_server: Server) -> None:
     bedrock = make_client("bedrock", jobs_server.url)
     s3 = s3_client(jobs_server)

@@ -8,6 +8,7 @@ Outcrop takes them for every text and embedding model it serves, unless
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -67,7 +68,7 @@ async def start(jobs: Jobs, params: dict[str, Any], identity: Identity) -> str:
         tags=list(params.get("tags") or []),
     )
     jobs.store.put(ASYNC_INVOKE, invocation_id, record.to_doc(), token)
-    jobs.spawn(invocation_id, run(jobs, record))
+    jobs.spawn(invocation_id, run(jobs, record), functools.partial(finish, jobs, record, "Failed"))
     log.info("async invocation %s of %s submitted", invocation_id, record.model_id)
     return record.arn
 
@@ -76,7 +77,7 @@ def resume(jobs: Jobs) -> int:
     """Start again every invocation a stopped or crashed server left InProgress."""
     pending = [AsyncInvoke.from_doc(d) for d in jobs.store.all(ASYNC_INVOKE) if d["status"] == "InProgress"]
     for record in pending:
-        jobs.spawn(record.id, run(jobs, record))
+        jobs.spawn(record.id, run(jobs, record), functools.partial(finish, jobs, record, "Failed"))
     return len(pending)
 
 
@@ -89,6 +90,7 @@ async def run(jobs: Jobs, record: AsyncInvoke) -> None:
         params = {"modelId": record.model_id, "body": json.dumps(record.model_input).encode(),
                   "contentType": "application/json", "accept": "application/json"}  # fmt: skip
         try:
+            objects = await jobs.s3()  # no S3, no point running the model
             answer = await jobs.services.pipeline.call(
                 "InvokeModel",
                 params,
@@ -97,7 +99,6 @@ async def run(jobs: Jobs, record: AsyncInvoke) -> None:
                 request_id=record.id,
             )
             body = bytes(answer.data["body"])
-            objects = await jobs.s3()
             await objects.put(destination.bucket, f"{folder}/output.json", body)
             await objects.put(
                 destination.bucket, f"{folder}/manifest.json", json.dumps(manifest(record)).encode()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 import logging
 import posixpath
@@ -80,7 +81,7 @@ async def create(jobs: Jobs, params: dict[str, Any], identity: Identity) -> str:
         vpc_config=params.get("vpcConfig"),
     )
     jobs.store.put(BATCH_JOB, job_id, job.to_doc(), token)
-    jobs.spawn(job_id, run(jobs, job))
+    jobs.spawn(job_id, run(jobs, job), functools.partial(save, jobs, job, "Failed"))
     log.info("batch job %s (%s) submitted for %s", job_id, name, job.model_id)
     return job.arn
 
@@ -88,7 +89,7 @@ async def create(jobs: Jobs, params: dict[str, Any], identity: Identity) -> str:
 def resume(jobs: Jobs) -> int:
     pending = [BatchJob.from_doc(d) for d in jobs.store.all(BATCH_JOB) if not BatchJob.from_doc(d).finished]
     for job in pending:
-        jobs.spawn(job.id, run(jobs, job))
+        jobs.spawn(job.id, run(jobs, job), functools.partial(save, jobs, job, "Failed"))
     return len(pending)
 
 
@@ -116,7 +117,8 @@ def listed(jobs: Jobs, params: dict[str, Any]) -> list[BatchJob]:
 def save(jobs: Jobs, job: BatchJob, status: str | None = None, message: str | None = None) -> None:
     """Store the job; a stop asked for meanwhile is kept (the runner reads it back)."""
     current = jobs.store.get(BATCH_JOB, job.id)
-    if current is not None and current["status"] == "Stopping" and status not in ("Stopped",):
+    running = status is None or status in ("Validating", "Scheduled", "InProgress")
+    if current is not None and current["status"] == "Stopping" and running:
         job.status = "Stopping"
     elif status is not None:
         job.status = status
@@ -169,7 +171,7 @@ async def run(jobs: Jobs, job: BatchJob) -> None:
         save(jobs, job, final, message)
         log.info("batch job %s %s: %d records, %d succeeded, %d failed", job.id, final.lower(), job.processed,
                  job.success, job.errors)  # fmt: skip
-    except (S3Problem, BedrockError) as exc:
+    except (S3Problem, BedrockError, ValueError) as exc:
         save(jobs, job, "Failed", exc.message if isinstance(exc, BedrockError) else str(exc))
         log.info("batch job %s failed: %s", job.id, job.message)
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,14 +139,18 @@ class Jobs:
             self._slots = asyncio.Semaphore(JOB_SLOTS)
         return self._slots
 
-    def spawn(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, job_id: str, work: Coroutine[Any, Any, None], failed: Callable[[str], None]) -> None:
+        """Run a job; ``failed`` records why it ended if an unexpected error ends it (a bug must
+        neither take the server down nor leave a job that fails again at every start)."""
+
         async def guarded() -> None:
             try:
                 await work
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bug must not take the server down; the job stays resumable
+            except Exception as exc:
                 log.exception("job %s stopped on an unexpected error", job_id)
+                failed(f"Outcrop failed to run this job: {type(exc).__name__}: {exc}")
             finally:
                 self.running.pop(job_id, None)
 
