@@ -376,7 +376,8 @@ def test_the_aws_cli_and_the_javascript_sdk(jobs_server: Server) -> None:
 
 def test_kill_9_loses_no_job(tmp_path: Path) -> None:
     """A batch job killed mid-way (SIGKILL, no clean-up) resumes after a restart on the same state
-    directory: every record answered exactly once; the embedded S3 server died with Outcrop."""
+    directory: every record answered exactly once; an async invocation cut off runs again; the
+    embedded S3 server died with Outcrop and comes back on the same endpoint."""
     env = {"OUTCROP_EMBEDDED_S3": "1"}
     first = start_server(tmp_path, "crash", env=env)
     bedrock = make_client("bedrock", first.url)
@@ -392,7 +393,16 @@ def test_kill_9_loses_no_job(tmp_path: Path) -> None:
     while bedrock.get_model_invocation_job(jobIdentifier=arn)["processedRecordCount"] < 2:
         assert time.monotonic() < deadline, "the job did not progress"
         time.sleep(0.2)
+    # An async invocation waiting behind the job (one job invocation runs at a time) is cut off too.
+    runtime = make_client("bedrock-runtime", first.url)
+    pending = runtime.start_async_invoke(
+        modelId=CLAUDE,
+        modelInput=claude_body("Name a planet."),
+        outputDataConfig={"s3OutputDataConfig": {"s3Uri": f"s3://{bucket}/async"}},
+    )["invocationArn"]
+    assert runtime.get_async_invoke(invocationArn=pending)["status"] == "InProgress"
     weed_pid = int((tmp_path / "crash-state" / "s3" / "weed.pid").read_text())
+    s3_endpoint_before = s3_endpoint(first)
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(timeout=30)
     deadline = time.monotonic() + 20
@@ -401,13 +411,18 @@ def test_kill_9_loses_no_job(tmp_path: Path) -> None:
         time.sleep(0.2)
     second = start_server(tmp_path, "crash", env=env)
     try:
+        assert s3_endpoint(second) == s3_endpoint_before
         bedrock = make_client("bedrock", second.url)
         done = wait_job(bedrock, arn)
         assert done["status"] == "Completed", done.get("message")
         assert done["processedRecordCount"] == 6 and done["successRecordCount"] == 6
         lines = output_lines(s3_client(second), bucket, arn, "many.jsonl")
         assert [line["recordId"] for line in lines] == [f"r{n}" for n in range(6)]  # none twice, none skipped
-        assert "resuming 1 unfinished job" in second.log()
+        assert "resuming 2 unfinished job" in second.log()
+        runtime = make_client("bedrock-runtime", second.url)
+        assert wait_async(runtime, pending)["status"] == "Completed"
+        output = read_json(s3_client(second), bucket, f"async/{pending.rsplit('/', 1)[1]}/output.json")
+        assert output["type"] == "message"
     finally:
         stop_server(second)
 

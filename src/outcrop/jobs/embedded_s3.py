@@ -173,7 +173,10 @@ class EmbeddedS3:
 
 
 def _is_free(port: int) -> bool:
+    """Whether SeaweedFS could listen on ``port`` (Go listeners set SO_REUSEADDR, so connections
+    of the last run still in TIME_WAIT do not stand in the way)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
