@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..protocol.errors import ValidationException
 
@@ -40,3 +40,13 @@ def page(items: Sequence[T], max_results: int | None, next_token: str | None) ->
         raise ValidationException(INVALID_TOKEN)
     end = len(items) if max_results is None else min(len(items), start + max_results)
     return list(items[start:end]), (encode_token(end) if end < len(items) else None)
+
+
+def paged_reply(items: Sequence[T], params: dict[str, Any], member: str) -> dict[str, Any]:
+    """A list operation's output: one page of ``items`` under ``member``, and ``nextToken`` when
+    there is more (``maxResults`` / ``nextToken`` read from the operation's input)."""
+    shown, token = page(items, params.get("maxResults"), params.get("nextToken"))
+    data: dict[str, Any] = {member: shown}
+    if token:
+        data["nextToken"] = token
+    return data

@@ -56,9 +56,8 @@ async def create(jobs: Jobs, params: dict[str, Any], identity: Identity) -> str:
     timeout = int(params.get("timeoutDurationInHours") or DEFAULT_TIMEOUT_HOURS)
     if not 24 <= timeout <= 168:
         raise ValidationException("timeoutDurationInHours must be between 24 and 168.")
-    jobs.services.catalog.resolve(
-        params["modelId"]
-    )  # an id the catalogue knows; bodies are checked per record
+    # An id the catalogue knows; each record's body is checked as it runs.
+    jobs.services.catalog.resolve(params["modelId"])
     settings = jobs.services.settings
     job_id = new_id()
     at = now()

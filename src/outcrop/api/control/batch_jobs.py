@@ -3,7 +3,7 @@ StopModelInvocationJob (jobs/batch.py does the work)."""
 
 from __future__ import annotations
 
-from ...catalog.pagination import page
+from ...catalog.pagination import paged_reply
 from ...jobs import batch
 from ..registry import Call, Reply, operation
 
@@ -20,12 +20,8 @@ async def get_job(call: Call) -> Reply:
 
 @operation("ListModelInvocationJobs")
 async def list_jobs(call: Call) -> Reply:
-    items = batch.listed(call.services.jobs, call.params)
-    shown, token = page(items, call.params.get("maxResults"), call.params.get("nextToken"))
-    data: dict[str, object] = {"invocationJobSummaries": [j.summary() for j in shown]}
-    if token:
-        data["nextToken"] = token
-    return Reply(data)
+    items = [j.summary() for j in batch.listed(call.services.jobs, call.params)]
+    return Reply(paged_reply(items, call.params, "invocationJobSummaries"))
 
 
 @operation("StopModelInvocationJob")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...catalog.pagination import page
+from ...catalog.pagination import paged_reply
 from ...jobs import async_invoke
 from ..registry import Call, Reply, operation
 
@@ -20,9 +20,5 @@ async def get_async_invoke(call: Call) -> Reply:
 
 @operation("ListAsyncInvokes")
 async def list_async_invokes(call: Call) -> Reply:
-    items = async_invoke.listed(call.services.jobs, call.params)
-    shown, token = page(items, call.params.get("maxResults"), call.params.get("nextToken"))
-    data: dict[str, object] = {"asyncInvokeSummaries": [i.summary() for i in shown]}
-    if token:
-        data["nextToken"] = token
-    return Reply(data)
+    items = [i.summary() for i in async_invoke.listed(call.services.jobs, call.params)]
+    return Reply(paged_reply(items, call.params, "asyncInvokeSummaries"))
