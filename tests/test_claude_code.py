@@ -108,8 +108,10 @@ def test_claude_code_with_skip_auth_and_a_profile_id(server: Server, tmp_path: P
 
 
 def test_claude_code_with_sigv4_and_a_profile_arn(auth_server: Server, tmp_path: Path) -> None:
-    """Signed requests, verified: the model-availability probes, then the conversation."""
-    arn = f"arn:aws:bedrock:{REGION}:123456789012:inference-profile/{PROFILE}"
+    """Signed requests, verified: the model-availability probes, then the conversation. A Claude 3
+    Haiku profile: no thinking, so the 135M model's rambling thoughts (up to the 1,024-token budget
+    on one thread, 1-2 minutes a request) cannot push the run past its time limit."""
+    arn = f"arn:aws:bedrock:{REGION}:123456789012:inference-profile/us.{SMALL}"
     mark = len(auth_server.log().splitlines())
     result, _ = claude(
         auth_server,

@@ -14,7 +14,9 @@ from .engines.base import Engine
 from .invocation import Hooks, Pipeline
 
 if TYPE_CHECKING:
+    from .invocation.record import InvocationRecord
     from .jobs.service import Jobs
+    from .profiles.application import ApplicationProfiles
 
 
 def build_engine(model: ServedModel, settings: Settings) -> Engine:
@@ -41,6 +43,8 @@ class Services:
 
     def __post_init__(self) -> None:
         self.pipeline = Pipeline(self, self.hooks)
+        self.catalog.application_source = lambda profile_id: self.profiles.source_of(profile_id)
+        self.hooks.on_completion(self._count_profile_usage)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -58,6 +62,17 @@ class Services:
         from .jobs.service import Jobs
 
         return Jobs(self)
+
+    @functools.cached_property
+    def profiles(self) -> ApplicationProfiles:
+        """Application inference profiles (their store opens on first use)."""
+        from .profiles.application import ApplicationProfiles
+
+        return ApplicationProfiles(self)
+
+    async def _count_profile_usage(self, record: InvocationRecord) -> None:
+        if record.profile_arn and ":application-inference-profile/" in record.profile_arn:
+            await self.profiles.count(record)
 
     @property
     def ready(self) -> bool:

@@ -12,7 +12,8 @@ Region rules, chosen so clients configured for real AWS keep working:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -72,6 +73,8 @@ class Catalog:
     def __init__(self, region: str, account_id: str) -> None:
         self.region = region
         self.account_id = account_id
+        # An application profile's id → the ARN it copies (set by Services: profiles/application.py).
+        self.application_source: Callable[[str], str | None] | None = None
         self._models = {m.model_id: m for m in load_models()}
         self._profiles = {p.profile_id: p for p in load_profiles()}
         self._profiles_by_model: dict[str, list[ProfileRecord]] = {}
@@ -88,7 +91,14 @@ class Catalog:
     # ----- resolution -----
 
     def resolve(self, model_identifier: str) -> ModelRef:
-        """The foundation model behind a model id, profile id, or either's ARN."""
+        """The foundation model behind a model id, profile id, or either's ARN (an application
+        profile's ARN through what it was copied from)."""
+        application = self._application(model_identifier)
+        if application is not None:
+            ref = self.resolve(application[1])
+            return dataclasses.replace(
+                ref, requested=model_identifier, profile_id=application[0], profile_arn=model_identifier
+            )
         model, profile = self._lookup(model_identifier)
         if model is None:
             raise ValidationException(INVALID_MODEL)
@@ -106,6 +116,16 @@ class Catalog:
             context_window=model.context_window,
             max_output_tokens=model.max_output_tokens,
         )
+
+    def _application(self, identifier: str) -> tuple[str, str] | None:
+        """(profile id, what it copies) for an application profile's ARN in this account and Region."""
+        if self.application_source is None or ":application-inference-profile/" not in identifier:
+            return None
+        arn = parse_arn(identifier)
+        if arn is None or arn.region != self.region or arn.account != self.account_id:
+            return None
+        source = self.application_source(arn.resource)
+        return None if source is None else (arn.resource, source)
 
     def _lookup(self, identifier: str) -> tuple[ModelRecord | None, ProfileRecord | None]:
         if identifier.startswith("arn:"):

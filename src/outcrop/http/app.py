@@ -50,6 +50,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 # refused from its Content-Length before a byte is read, or as soon as a chunked one passes it.
 MAX_BODY_BYTES = 64 * 1024 * 1024
 HEALTH_PATH = "/_outcrop/health"
+USAGE_PATH = "/_outcrop/usage"
 
 
 class OutcropApp:
@@ -105,6 +106,9 @@ class OutcropApp:
             self.origins.check(scope["method"], headers)
             if scope["path"] == HEALTH_PATH:
                 status = await self._health(send, request_id)
+                return
+            if scope["path"] == USAGE_PATH:
+                status = await self._usage(send, request_id)
                 return
             route_match = find_route(scope["method"], scope.get("raw_path") or scope["path"].encode())
             if route_match is None:
@@ -194,6 +198,13 @@ class OutcropApp:
         await _start(send, status, [("content-type", "application/json")], request_id)
         await send({"type": "http.response.body", "body": body})
         return status
+
+    async def _usage(self, send: Send, request_id: str) -> int:
+        """Usage attributed to each application inference profile (invocations and tokens)."""
+        body = json.dumps({"applicationInferenceProfiles": self.services.profiles.usage()}).encode()
+        await _start(send, 200, [("content-type", "application/json")], request_id)
+        await send({"type": "http.response.body", "body": body})
+        return 200
 
     async def _send_reply(self, send: Send, op: Any, reply: Reply, status: int, request_id: str) -> None:
         headers, body, _ = serialize_output(op, reply.data)

@@ -12,10 +12,10 @@ from typing import Any
 from ...catalog.pagination import page
 from ...guardrails import ids, readiness
 from ...guardrails.policy import document
-from ...protocol.errors import ConflictException, ResourceNotFoundException, ValidationException
+from ...protocol.errors import ConflictException, ResourceNotFoundException
 from ...store.guardrails import GuardrailStore, GuardrailVersion, NameTaken, open_store
 from ..registry import Call, Reply, operation
-from .tags import MAX_TAGS, too_many_tags
+from .tags import MAX_TAGS, check_tags, too_many_tags
 
 
 def store(call: Call) -> GuardrailStore:
@@ -48,20 +48,11 @@ def _document(call: Call) -> dict[str, Any]:
     return document(call.params, settings.region, settings.account_id)
 
 
-def _check_tags(tags: list[dict[str, str]]) -> None:
-    keys = [t["key"] for t in tags]
-    if len(keys) != len(set(keys)):
-        raise ValidationException("Duplicate tag keys are not allowed.")
-    for key in keys:
-        if key.lower().startswith("aws:"):
-            raise ValidationException(f"Tag keys starting with 'aws:' are reserved for AWS use: {key}")
-
-
 @operation("CreateGuardrail")
 async def create_guardrail(call: Call) -> Reply:
     doc = _document(call)
     tags = list(call.params.get("tags", []))
-    _check_tags(tags)
+    check_tags(tags)
     guardrail_id = ids.new_id()
     if len(tags) > MAX_TAGS:
         raise too_many_tags(_arn(call, guardrail_id))
