@@ -132,3 +132,29 @@ def test_claude_code_with_a_base_model_id(server: Server, tmp_path: Path) -> Non
     """A model without thinking: Claude Code then asks for max_tokens 4096 and sends no thinking."""
     result, _ = claude(server, tmp_path, "Name a colour.", SMALL, CLAUDE_CODE_SKIP_BEDROCK_AUTH="1")
     check_answer(result, SMALL)
+
+
+def test_claude_code_with_an_application_inference_profile(server: Server, tmp_path: Path) -> None:
+    """ANTHROPIC_MODEL set to an application profile's ARN (teams attribute Claude Code's usage
+    this way): the conversation goes through the profile, and its usage is counted there."""
+    import urllib.request
+
+    from conftest import make_client
+
+    bedrock = make_client("bedrock", server.url)
+    arn = bedrock.create_inference_profile(
+        inferenceProfileName=f"claude-code-{int(time.time())}",
+        modelSource={"copyFrom": f"arn:aws:bedrock:{REGION}::foundation-model/{SMALL}"},
+    )["inferenceProfileArn"]
+    result, _ = claude(
+        server,
+        tmp_path,
+        "Name a colour.",
+        arn,
+        CLAUDE_CODE_SKIP_BEDROCK_AUTH="1",
+        ANTHROPIC_SMALL_FAST_MODEL=arn,
+    )
+    check_answer(result, arn)
+    with urllib.request.urlopen(f"{server.url}/_outcrop/usage", timeout=5) as response:
+        counted = json.load(response)["applicationInferenceProfiles"][arn]
+    assert counted["invocations"] >= 1 and counted["outputTokens"] > 0
