@@ -10,12 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .sqlite import connect
+from .sqlite import SqliteStore, open_once
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS guardrails (
@@ -53,14 +51,8 @@ class NameTaken(Exception):
     """Another guardrail already has this name."""
 
 
-class GuardrailStore:
-    def __init__(self, path: Path) -> None:
-        self._db = connect(path, SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+class GuardrailStore(SqliteStore):
+    SCHEMA = SCHEMA
 
     def create(
         self, guardrail_id: str, name: str, document: dict[str, Any], tags: list[dict[str, str]]
@@ -184,15 +176,5 @@ def _stamp(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-_OPEN: dict[Path, GuardrailStore] = {}
-_OPEN_LOCK = threading.Lock()
-
-
 def open_store(state_dir: str) -> GuardrailStore:
-    """The store under ``state_dir``, opened once per process (on first use, so servers that never
-    touch guardrails create no files)."""
-    path = Path(state_dir).expanduser() / "guardrails.sqlite3"
-    with _OPEN_LOCK:
-        if path not in _OPEN:
-            _OPEN[path] = GuardrailStore(path)
-        return _OPEN[path]
+    return open_once(GuardrailStore, state_dir, "guardrails.sqlite3")

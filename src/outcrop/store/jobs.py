@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .sqlite import connect
+from .sqlite import SqliteStore, open_once
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -54,14 +52,8 @@ class RecordOutput:
     output_tokens: int
 
 
-class JobStore:
-    def __init__(self, path: Path) -> None:
-        self._db = connect(path, SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+class JobStore(SqliteStore):
+    SCHEMA = SCHEMA
 
     def put(self, kind: str, job_id: str, doc: dict[str, Any], token: str | None = None) -> None:
         """Insert or replace a job's document (its submission order kept)."""
@@ -118,14 +110,5 @@ class JobStore:
         return [RecordOutput(f, n, o, bool(ok), i, t) for f, n, o, ok, i, t in rows]
 
 
-_OPEN: dict[Path, JobStore] = {}
-_OPEN_LOCK = threading.Lock()
-
-
 def open_store(state_dir: str) -> JobStore:
-    """The store under ``state_dir``, opened once per process."""
-    path = Path(state_dir).expanduser() / "jobs.sqlite3"
-    with _OPEN_LOCK:
-        if path not in _OPEN:
-            _OPEN[path] = JobStore(path)
-        return _OPEN[path]
+    return open_once(JobStore, state_dir, "jobs.sqlite3")

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from pathlib import Path
 from typing import Any
 
-from .sqlite import connect
+from .sqlite import SqliteStore, open_once
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS application_profiles (
@@ -32,10 +30,8 @@ class NameTaken(Exception):
     """Another application profile already has this name."""
 
 
-class ProfileStore:
-    def __init__(self, path: Path) -> None:
-        self._db = connect(path, SCHEMA)
-        self._lock = threading.Lock()
+class ProfileStore(SqliteStore):
+    SCHEMA = SCHEMA
 
     def add(self, profile_id: str, name: str, doc: dict[str, Any], token: str | None) -> None:
         with self._lock:
@@ -96,13 +92,5 @@ class ProfileStore:
         return {arn: {"invocations": n, "inputTokens": i, "outputTokens": o} for arn, n, i, o in rows}
 
 
-_OPEN: dict[Path, ProfileStore] = {}
-_OPEN_LOCK = threading.Lock()
-
-
 def open_store(state_dir: str) -> ProfileStore:
-    path = Path(state_dir).expanduser() / "profiles.sqlite3"
-    with _OPEN_LOCK:
-        if path not in _OPEN:
-            _OPEN[path] = ProfileStore(path)
-        return _OPEN[path]
+    return open_once(ProfileStore, state_dir, "profiles.sqlite3")

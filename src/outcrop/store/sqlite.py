@@ -5,7 +5,9 @@ readers do not wait for a writer."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
+from typing import TypeVar
 
 
 def connect(path: Path, schema: str) -> sqlite3.Connection:
@@ -15,3 +17,35 @@ def connect(path: Path, schema: str) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode = WAL")
     db.executescript(schema)
     return db
+
+
+class SqliteStore:
+    """A store's database (its tables: ``SCHEMA``): one connection, and a lock each method holds
+    while it uses it."""
+
+    SCHEMA = ""
+
+    def __init__(self, path: Path) -> None:
+        self._db = connect(path, self.SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+Store = TypeVar("Store", bound=SqliteStore)
+_OPEN: dict[Path, SqliteStore] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def open_once(kind: type[Store], state_dir: str, filename: str) -> Store:
+    """The store in ``<state_dir>/<filename>``, opened once per process (on first use, so servers
+    that never need one create no file)."""
+    path = Path(state_dir).expanduser() / filename
+    with _OPEN_LOCK:
+        if path not in _OPEN:
+            _OPEN[path] = kind(path)
+        store = _OPEN[path]
+    assert isinstance(store, kind)
+    return store
