@@ -70,6 +70,8 @@ class JobSettings:
     # Records a batch job must have (AWS: 100; locally a job of one is useful) and may have.
     batch_min_records: int = 1
     batch_max_records: int = 50_000
+    # Job invocations (async invocations and batch records) run at once, all jobs together.
+    concurrency: int = 1
 
 
 @dataclass
@@ -162,6 +164,8 @@ class Settings:
             raise ConfigError(
                 f"jobs.s3_endpoint must be an http:// or https:// URL, not {self.jobs.s3_endpoint!r}"
             )
+        if self.jobs.concurrency < 1:
+            raise ConfigError("jobs.concurrency must be 1 or more")
         if not 1 <= self.jobs.batch_min_records <= self.jobs.batch_max_records:
             raise ConfigError("jobs: need 1 <= batch_min_records <= batch_max_records")
         for pattern, target in self.routes.items():
@@ -244,7 +248,7 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
     for key in ("embedded_s3", "strict_async_models"):
         if key in jobs:
             setattr(settings.jobs, key, bool(jobs[key]))
-    for key in ("batch_min_records", "batch_max_records"):
+    for key in ("batch_min_records", "batch_max_records", "concurrency"):
         if key in jobs:
             setattr(settings.jobs, key, int(jobs[key]))
 

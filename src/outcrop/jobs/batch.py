@@ -147,7 +147,13 @@ async def run(jobs: Jobs, job: BatchJob) -> None:
         await jobs.models_ready()
         if job.status == "Scheduled":
             save(jobs, job, "InProgress")
-        done = {(r.file, r.line) for r in jobs.store.records(job.id)}
+        kept = jobs.store.records(job.id)
+        done = {(r.file, r.line) for r in kept}
+        # Counts from the records kept (a crash between keeping a record and saving the job's
+        # counts must not leave them one behind).
+        job.processed, job.success, job.errors, job.input_tokens, job.output_tokens = 0, 0, 0, 0, 0
+        for output in kept:
+            count(job, output)
         for record in records:
             if (record.file, record.line) in done:
                 continue

@@ -1,11 +1,11 @@
 """The jobs service: the job store, the S3 connection (configured or embedded), and the tasks
 that run async invocations and batch jobs, resumed when the server starts again.
 
-Jobs share the engine with interactive requests at a lower priority: at most ``JOB_SLOTS``
-invocations from jobs run at once, interactive requests are never held for them, and a job's next
-invocation waits while interactive generations are running (up to ``YIELD_SECONDS``, so a server
-that is never idle still makes progress on its jobs). A job's invocation already running is not
-preempted: it shares the engine's batch until it ends.
+Jobs share the engine with interactive requests at a lower priority: at most ``jobs.concurrency``
+invocations from jobs run at once (one by default), interactive requests are never held for
+them, and a job's next invocation waits while interactive generations are running (up to
+``YIELD_SECONDS``, so a server that is never idle still makes progress on its jobs). A job's
+invocation already running is not preempted: it shares the engine's batch until it ends.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from ..services import Services
 
 log = logging.getLogger("outcrop.jobs")
-JOB_SLOTS = 1
 YIELD_SECONDS = 10.0
 EMBEDDED_CREDENTIALS = ("outcrop", "outcrop")  # open mode: SeaweedFS without identities takes any
 
@@ -73,7 +72,7 @@ class Jobs:
     async def start(self) -> None:
         """Bring S3 up (the embedded server takes seconds), then resume unfinished jobs."""
         self._s3_settled = asyncio.Event()
-        self._slots = asyncio.Semaphore(JOB_SLOTS)
+        self._slots = asyncio.Semaphore(self.settings.concurrency)
         if self.embedded is not None:
             settings = self.services.settings
             # In open mode any credentials; else the server's own SigV4 pairs and one of its own.
@@ -136,7 +135,7 @@ class Jobs:
 
     def slot(self) -> asyncio.Semaphore:
         if self._slots is None:
-            self._slots = asyncio.Semaphore(JOB_SLOTS)
+            self._slots = asyncio.Semaphore(self.settings.concurrency)
         return self._slots
 
     def spawn(self, job_id: str, work: Coroutine[Any, Any, None], failed: Callable[[str], None]) -> None:
