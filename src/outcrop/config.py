@@ -6,6 +6,7 @@ Every setting is documented in docs/configuration.md; keep the two in step.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -52,6 +53,21 @@ class ServedModel:
     # A Jinja chat template file used instead of the one in the GGUF (a model whose own template
     # is missing, wrong, or lacks tool support), as llama-server's --chat-template-file.
     chat_template: str | None = None
+
+
+@dataclass
+class IdentityConfig:
+    """A named identity (an IAM user, as far as Outcrop goes): its keys and its identity-based
+    policies (docs/policies.md). Keys configured outside any identity act as the account's root
+    user: no policy limits them."""
+
+    name: str
+    access_keys: dict[str, str] = field(default_factory=dict)  # access key id -> secret
+    api_keys: list[str] = field(default_factory=list)
+    policies: list[Any] = field(default_factory=list)  # IAM policy documents (JSON objects)
+
+    def arn(self, account_id: str) -> str:
+        return f"arn:aws:iam::{account_id}:user/{self.name}"
 
 
 @dataclass
@@ -106,6 +122,17 @@ class Settings:
     # Where durable state (guardrails) lives, as SQLite files.
     state_dir: str = field(default_factory=lambda: str(Path.home() / ".local/share/outcrop"))
     jobs: JobSettings = field(default_factory=lambda: JobSettings())
+    identities: list[IdentityConfig] = field(default_factory=list)
+
+    def owner_of(self, key: str) -> IdentityConfig | None:
+        """The identity an access key id or API key belongs to (None: a key of the account's root)."""
+        for identity in self.identities:
+            if key in identity.access_keys or key in identity.api_keys:
+                return identity
+        return None
+
+    def identity(self, name: str | None) -> IdentityConfig | None:
+        return next((i for i in self.identities if i.name == name), None) if name else None
 
     @property
     def open_mode(self) -> bool:
@@ -164,6 +191,20 @@ class Settings:
             raise ConfigError(
                 f"jobs.s3_endpoint must be an http:// or https:// URL, not {self.jobs.s3_endpoint!r}"
             )
+        identity_names = [i.name for i in self.identities]
+        if len(identity_names) != len(set(identity_names)):
+            raise ConfigError("two identities have the same name")
+        keys = [k for i in self.identities for k in (*i.access_keys, *i.api_keys)]
+        if len(keys) != len(set(keys)):
+            raise ConfigError("a key belongs to two identities")
+        from .policies.document import PolicyError, parse
+
+        for identity in self.identities:
+            for n, document in enumerate(identity.policies):
+                try:
+                    parse(document)
+                except PolicyError as exc:
+                    raise ConfigError(f"identity {identity.name!r}, policy {n + 1}: {exc}") from None
         if self.jobs.concurrency < 1:
             raise ConfigError("jobs.concurrency must be 1 or more")
         if not 1 <= self.jobs.batch_min_records <= self.jobs.batch_max_records:
@@ -188,7 +229,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
+def _apply_file(settings: Settings, data: dict[str, Any], base: Path = Path(".")) -> None:
+    """``base``: the config file's folder (relative paths in it are read from there)."""
     for key in ("host", "region", "account_id", "default_model", "log_level", "state_dir"):
         if key in data:
             setattr(settings, key, str(data[key]))
@@ -216,6 +258,19 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
     for cred in auth.get("credentials", []):
         settings.credentials[str(cred["access_key_id"])] = str(cred["secret_access_key"])
     settings.api_keys.extend(str(k) for k in auth.get("api_keys", []))
+    for entry in data.get("identities", []):
+        keys = entry.get("access_keys", ())
+        identity = IdentityConfig(
+            name=str(entry["name"]),
+            access_keys={str(k["access_key_id"]): str(k["secret_access_key"]) for k in keys},
+            api_keys=[str(k) for k in entry.get("api_keys", [])],
+            policies=list(entry.get("policies", [])),
+        )
+        for file in entry.get("policy_files", []):
+            identity.policies.append(json.loads((base / Path(str(file)).expanduser()).read_text()))
+        settings.identities.append(identity)
+        settings.credentials.update(identity.access_keys)
+        settings.api_keys.extend(identity.api_keys)
     if "models" in data:
         settings.models = [
             ServedModel(
@@ -348,9 +403,9 @@ def load_settings(
     if path:
         try:
             with open(path, "rb") as fh:
-                _apply_file(settings, tomllib.load(fh))
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
+                _apply_file(settings, tomllib.load(fh), Path(path).parent)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"file not found: {exc.filename}") from None
         except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"config file {path} is invalid: {exc}") from None
     try:

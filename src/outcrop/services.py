@@ -16,6 +16,7 @@ from .invocation import Hooks, Pipeline
 if TYPE_CHECKING:
     from .invocation.record import InvocationRecord
     from .jobs.service import Jobs
+    from .policies.access import Policies
     from .profiles.application import ApplicationProfiles
 
 
@@ -44,6 +45,12 @@ class Services:
     def __post_init__(self) -> None:
         self.pipeline = Pipeline(self, self.hooks)
         self.catalog.application_source = lambda profile_id: self.profiles.source_of(profile_id)
+        self.policies: Policies | None = None
+        if self.settings.identities:  # identity-based policies decide who may do what
+            from .policies.access import Policies
+
+            self.policies = Policies(self)
+            self.hooks.access = self.policies
         self.hooks.on_completion(self._count_profile_usage)
 
     @classmethod

@@ -15,6 +15,7 @@ from . import sigv4
 class Identity:
     kind: str  # "sigv4" | "bearer" | "anonymous"
     principal: str
+    user: str | None = None  # the configured identity the key belongs to (None: the account's root)
 
 
 def authenticate(
@@ -41,7 +42,8 @@ def authenticate(
     if authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
         if any(hmac.compare_digest(token, k) for k in settings.api_keys):
-            return Identity("bearer", f"api-key:{token[:6]}…")
+            owner = settings.owner_of(token)
+            return Identity("bearer", f"api-key:{token[:6]}…", owner.name if owner else None)
         raise AccessDeniedException(
             "Authentication failed: Please make sure your API Key is valid.", framework=True
         )
@@ -56,4 +58,5 @@ def authenticate(
         now=dt.datetime.now(dt.UTC),
         max_skew_seconds=settings.max_clock_skew_seconds,
     )
-    return Identity("sigv4", identity.access_key_id)
+    owner = settings.owner_of(identity.access_key_id)
+    return Identity("sigv4", identity.access_key_id, owner.name if owner else None)

@@ -135,6 +135,8 @@ class OutcropApp:
             handler = self.handlers.get(route.name)
             if handler is None:
                 raise NotImplementedOperation(f"Outcrop does not implement {route.name} yet.")
+            if self.services.policies is not None:
+                self.services.policies.operation(identity, route.name, params)
             reply = await handler(Call(route.name, params, request_id, identity, header_map, self.services))
             if isinstance(reply, StreamReply):
                 status = route.status

@@ -32,11 +32,14 @@ EMBEDDED_CREDENTIALS = ("outcrop", "outcrop")  # open mode: SeaweedFS without id
 
 
 def identity_doc(identity: Identity) -> dict[str, str]:
-    return {"kind": identity.kind, "principal": identity.principal}
+    doc = {"kind": identity.kind, "principal": identity.principal}
+    if identity.user:
+        doc["user"] = identity.user  # a job's invocations are authorized as its submitter
+    return doc
 
 
 def identity_of(doc: dict[str, str]) -> Identity:
-    return Identity(doc.get("kind", "anonymous"), doc.get("principal", ""))
+    return Identity(doc.get("kind", "anonymous"), doc.get("principal", ""), doc.get("user"))
 
 
 class Jobs:

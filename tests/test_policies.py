@@ -1,0 +1,284 @@
+"""Identity-based policies: the evaluator on its own (IAM's rules), then a server whose identities
+have policies, driven by boto3 signing with each identity's keys."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import REGION, Server, make_client, start_server, stop_server, user
+from outcrop.policies.document import PolicyError, parse
+from outcrop.policies.evaluate import Decision, decide
+
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+NOVA = "amazon.nova-lite-v1:0"
+ACCOUNT = "123456789012"
+
+
+def allow(**statement: Any) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", **statement}]}
+
+
+def decided(document: dict[str, Any], action: str, resource: str, **context: list[str]) -> Decision:
+    return decide(parse(document), action, resource, context)
+
+
+def test_actions_and_resources_match_with_wildcards() -> None:
+    policy = allow(Action="bedrock:Invoke*", Resource="arn:aws:bedrock:*::foundation-model/anthropic.*")
+    model = f"arn:aws:bedrock:{REGION}::foundation-model/{HAIKU}"
+    assert decided(policy, "bedrock:InvokeModel", model) is Decision.ALLOW
+    assert decided(policy, "BEDROCK:invokemodel", model) is Decision.ALLOW  # actions ignore case
+    assert decided(policy, "bedrock:ListFoundationModels", model) is Decision.IMPLICIT_DENY
+    assert (
+        decided(policy, "bedrock:InvokeModel", model.replace("anthropic", "Anthropic"))
+        is Decision.IMPLICIT_DENY
+    )
+    single = allow(
+        Action="bedrock:InvokeModel",
+        Resource=f"arn:aws:bedrock:{REGION}::foundation-model/amazon.nova-????-v1:0",
+    )
+    assert (
+        decided(single, "bedrock:InvokeModel", f"arn:aws:bedrock:{REGION}::foundation-model/{NOVA}")
+        is Decision.ALLOW
+    )
+    everything_but = allow(NotAction="bedrock:*Guardrail*", NotResource="arn:aws:bedrock:*:*:guardrail/*")
+    assert decided(everything_but, "bedrock:InvokeModel", model) is Decision.ALLOW
+    assert decided(everything_but, "bedrock:ApplyGuardrail", model) is Decision.IMPLICIT_DENY
+    assert (
+        decided(everything_but, "bedrock:InvokeModel", f"arn:aws:bedrock:{REGION}:{ACCOUNT}:guardrail/x")
+        is Decision.IMPLICIT_DENY
+    )
+
+
+def test_an_explicit_deny_wins() -> None:
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "bedrock:InvokeModelWithResponseStream", "Resource": "*"},
+        ],
+    }
+    assert decided(policy, "bedrock:InvokeModel", "x") is Decision.ALLOW
+    assert decided(policy, "bedrock:InvokeModelWithResponseStream", "x") is Decision.EXPLICIT_DENY
+
+
+def test_conditions() -> None:
+    tagged = allow(
+        Action="*", Resource="*", Condition={"StringEquals": {"aws:ResourceTag/team": ["docs", "ml"]}}
+    )
+    assert decided(tagged, "a", "r", **{"aws:resourcetag/team": ["ml"]}) is Decision.ALLOW  # keys ignore case
+    assert decided(tagged, "a", "r", **{"aws:ResourceTag/team": ["ops"]}) is Decision.IMPLICIT_DENY
+    assert decided(tagged, "a", "r") is Decision.IMPLICIT_DENY  # a missing key fails
+    not_ops = allow(Action="*", Resource="*", Condition={"StringNotEquals": {"aws:ResourceTag/team": "ops"}})
+    assert decided(not_ops, "a", "r") is Decision.ALLOW  # ... except under a negated operator
+    if_exists = allow(
+        Action="*", Resource="*", Condition={"StringEqualsIfExists": {"aws:ResourceTag/team": "docs"}}
+    )
+    assert decided(if_exists, "a", "r") is Decision.ALLOW
+    assert decided(if_exists, "a", "r", **{"aws:ResourceTag/team": ["ops"]}) is Decision.IMPLICIT_DENY
+    via_profile = allow(
+        Action="bedrock:InvokeModel",
+        Resource="*",
+        Condition={
+            "ArnLike": {"bedrock:InferenceProfileArn": "arn:aws:bedrock:*:*:application-inference-profile/*"}
+        },
+    )
+    profile = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:application-inference-profile/abcdefabcdef"
+    assert (
+        decided(via_profile, "bedrock:InvokeModel", "m", **{"bedrock:InferenceProfileArn": [profile]})
+        is Decision.ALLOW
+    )
+    assert decided(via_profile, "bedrock:InvokeModel", "m") is Decision.IMPLICIT_DENY
+    no_tags = allow(Action="*", Resource="*", Condition={"Null": {"aws:TagKeys": "true"}})
+    assert decided(no_tags, "a", "r") is Decision.ALLOW
+    assert decided(no_tags, "a", "r", **{"aws:TagKeys": ["team"]}) is Decision.IMPLICIT_DENY
+    only_team = allow(
+        Action="*", Resource="*", Condition={"ForAllValues:StringEquals": {"aws:TagKeys": ["team", "env"]}}
+    )
+    assert decided(only_team, "a", "r", **{"aws:TagKeys": ["team"]}) is Decision.ALLOW
+    assert decided(only_team, "a", "r", **{"aws:TagKeys": ["team", "owner"]}) is Decision.IMPLICIT_DENY
+    any_team = allow(Action="*", Resource="*", Condition={"ForAnyValue:StringLike": {"aws:TagKeys": "te*"}})
+    assert decided(any_team, "a", "r", **{"aws:TagKeys": ["owner", "team"]}) is Decision.ALLOW
+
+
+def test_documents_iam_would_refuse_are_refused() -> None:
+    for document, reason in (
+        ({"Statement": [{"Effect": "Allow", "Action": "*"}]}, "Resource"),
+        ({"Statement": [{"Effect": "Maybe", "Action": "*", "Resource": "*"}]}, "Effect"),
+        ({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}, "Principal"),
+        (allow(Action="*", Resource="*", Condition={"NumericLessThan": {"x": 1}}), "not supported"),
+    ):
+        with pytest.raises(PolicyError, match=reason):
+            parse(document)
+
+
+# ---- a server with identities ---------------------------------------------------------------
+
+ROOT = ("AKIAROOTEXAMPLE00001", "root-secret")
+READER = ("AKIAREADEREXAMPLE001", "reader-secret")
+STREAMLESS = ("AKIASTREAMLESS000001", "streamless-secret")
+PROFILED = ("AKIAPROFILED00000001", "profiled-secret")
+PROFILES_ONLY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "DocsProfiles",
+            "Effect": "Allow",
+            "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+            "Resource": "arn:aws:bedrock:*:*:application-inference-profile/*",
+            "Condition": {"StringEquals": {"aws:ResourceTag/team": "docs"}},
+        },
+        {
+            "Sid": "ModelsThroughProfiles",
+            "Effect": "Allow",
+            "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+            "Resource": "arn:aws:bedrock:*::foundation-model/*",
+            "Condition": {
+                "ArnLike": {
+                    "bedrock:InferenceProfileArn": "arn:aws:bedrock:*:*:application-inference-profile/*"
+                }
+            },
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("policies")
+    (folder / "profiles-only.json").write_text(json.dumps(PROFILES_ONLY))
+    streamless = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "bedrock:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "bedrock:InvokeModelWithResponseStream", "Resource": "*"},
+        ],
+    }
+    config = f"""
+[[auth.credentials]]
+access_key_id = "{ROOT[0]}"
+secret_access_key = "{ROOT[1]}"
+
+[[identities]]
+name = "reader"
+access_keys = [{{ access_key_id = "{READER[0]}", secret_access_key = "{READER[1]}" }}]
+policies = [{{ Version = "2012-10-17", Statement = [{{ Effect = "Allow", Action = "bedrock:InvokeModel", Resource = "arn:aws:bedrock:*::foundation-model/anthropic.*" }}] }}]
+
+[[identities]]
+name = "streamless"
+access_keys = [{{ access_key_id = "{STREAMLESS[0]}", secret_access_key = "{STREAMLESS[1]}" }}]
+policy_files = ["streamless.json"]
+
+[[identities]]
+name = "docs-app"
+access_keys = [{{ access_key_id = "{PROFILED[0]}", secret_access_key = "{PROFILED[1]}" }}]
+policy_files = ["profiles-only.json"]
+"""
+    (folder / "streamless.json").write_text(json.dumps(streamless))
+    (folder / "outcrop.toml").write_text(config)
+    srv = start_server(folder, "governed", args=["--config", str(folder / "outcrop.toml")])
+    yield srv
+    stop_server(srv)
+
+
+def runtime_as(server: Server, key: tuple[str, str]) -> Any:
+    return make_client("bedrock-runtime", server.url, key=key[0], secret=key[1])
+
+
+def refused(call: Any) -> str:
+    with pytest.raises(ClientError) as caught:
+        call()
+    error = caught.value.response["Error"]
+    assert (
+        error["Code"] == "AccessDeniedException"
+        and caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    )
+    return str(error["Message"])
+
+
+def test_an_identity_may_do_what_its_policy_allows(governed: Server) -> None:
+    reader = runtime_as(governed, READER)
+    reader.converse(modelId=HAIKU, messages=[user("Hi")], inferenceConfig={"maxTokens": 2})
+    message = refused(lambda: reader.converse(modelId=NOVA, messages=[user("Hi")]))
+    assert message == (
+        f"User: arn:aws:iam::{ACCOUNT}:user/reader is not authorized to perform: bedrock:InvokeModel on resource: "
+        f"arn:aws:bedrock:{REGION}::foundation-model/{NOVA} because no identity-based policy allows the "
+        "bedrock:InvokeModel action"
+    )
+    streamed = refused(lambda: reader.converse_stream(modelId=HAIKU, messages=[user("Hi")]))
+    assert "bedrock:InvokeModelWithResponseStream" in streamed
+    # A system profile: the profile is checked first (the reader's policy names foundation models only).
+    profile = refused(lambda: reader.converse(modelId=f"us.{HAIKU}", messages=[user("Hi")]))
+    assert f"inference-profile/us.{HAIKU}" in profile
+
+
+def test_an_explicit_deny_is_said_so(governed: Server) -> None:
+    streamless = runtime_as(governed, STREAMLESS)
+    streamless.converse(modelId=NOVA, messages=[user("Hi")], inferenceConfig={"maxTokens": 2})
+    message = refused(lambda: streamless.converse_stream(modelId=NOVA, messages=[user("Hi")]))
+    assert message.endswith("with an explicit deny in an identity-based policy")
+
+
+def test_profiles_scoped_by_tag_and_models_only_through_them(governed: Server) -> None:
+    root = make_client("bedrock", governed.url, key=ROOT[0], secret=ROOT[1])
+    source = {"copyFrom": f"arn:aws:bedrock:{REGION}::foundation-model/{HAIKU}"}
+    docs = root.create_inference_profile(
+        inferenceProfileName="docs-profile", modelSource=source, tags=[{"key": "team", "value": "docs"}]
+    )["inferenceProfileArn"]
+    ml = root.create_inference_profile(
+        inferenceProfileName="ml-profile", modelSource=source, tags=[{"key": "team", "value": "ml"}]
+    )["inferenceProfileArn"]
+    app = runtime_as(governed, PROFILED)
+    app.converse(modelId=docs, messages=[user("Hi")], inferenceConfig={"maxTokens": 2})
+    assert ml in refused(lambda: app.converse(modelId=ml, messages=[user("Hi")]))
+    direct = refused(lambda: app.converse(modelId=HAIKU, messages=[user("Hi")]))
+    assert f"foundation-model/{HAIKU}" in direct
+    # Retagging the ml profile for docs opens it: tags are read at each call.
+    root.tag_resource(resourceARN=ml, tags=[{"key": "team", "value": "docs"}])
+    app.converse(modelId=ml, messages=[user("Hi")], inferenceConfig={"maxTokens": 2})
+
+
+def test_keys_outside_identities_are_the_accounts_root(governed: Server) -> None:
+    root = runtime_as(governed, ROOT)
+    root.converse(modelId=NOVA, messages=[user("Hi")], inferenceConfig={"maxTokens": 2})
+
+
+def test_a_policy_iam_would_refuse_stops_the_server_at_start(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text(
+        '[[identities]]\nname = "x"\napi_keys = ["k1"]\npolicies = [{ Statement = [{ Effect = "Allow", Action = "*" }] }]\n'
+    )
+    with pytest.raises(
+        RuntimeError, match="identity 'x', policy 1: Statement\\[0\\]: exactly one of Resource"
+    ):
+        start_server(tmp_path, "bad", args=["--config", str(tmp_path / "bad.toml")])
+
+
+def test_every_other_operation_is_authorized_with_its_own_action(governed: Server) -> None:
+    reader_control = make_client("bedrock", governed.url, key=READER[0], secret=READER[1])
+    message = refused(lambda: reader_control.list_foundation_models())
+    assert "perform: bedrock:ListFoundationModels on resource: *" in message
+    guardrail = refused(lambda: reader_control.get_guardrail(guardrailIdentifier="abcdefabcdef"))
+    assert (
+        f"bedrock:GetGuardrail on resource: arn:aws:bedrock:{REGION}:{ACCOUNT}:guardrail/abcdefabcdef"
+        in guardrail
+    )
+    profile = refused(lambda: reader_control.get_inference_profile(inferenceProfileIdentifier=f"us.{HAIKU}"))
+    assert f"on resource: arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/us.{HAIKU}" in profile
+    # The streamless identity may do anything in bedrock:* (but stream): the control plane too.
+    allowed = make_client("bedrock", governed.url, key=STREAMLESS[0], secret=STREAMLESS[1])
+    assert allowed.list_foundation_models()["modelSummaries"]
+    # An async invocation is InvokeModel's permission on the model, checked when submitted.
+    reader = runtime_as(governed, READER)
+    submitted = refused(
+        lambda: reader.start_async_invoke(
+            modelId=NOVA,
+            modelInput={"messages": [{"role": "user", "content": [{"text": "Hi"}]}]},
+            outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://bucket-x/out"}},
+        )
+    )
+    assert f"bedrock:InvokeModel on resource: arn:aws:bedrock:{REGION}::foundation-model/{NOVA}" in submitted
