@@ -4,14 +4,17 @@ have policies, driven by boto3 signing with each identity's keys."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import REGION, Server, make_client, start_server, stop_server, user
+from conftest import BIN, REGION, Server, make_client, start_server, stop_server, user
 from outcrop.policies.document import PolicyError, parse
 from outcrop.policies.evaluate import Decision, decide
 
@@ -282,3 +285,25 @@ def test_every_other_operation_is_authorized_with_its_own_action(governed: Serve
         )
     )
     assert f"bedrock:InvokeModel on resource: arn:aws:bedrock:{REGION}::foundation-model/{NOVA}" in submitted
+
+
+def test_sts_get_caller_identity_says_who_a_key_is(governed: Server) -> None:
+    def sts_as(key: tuple[str, str]) -> Any:
+        return boto3.client("sts", endpoint_url=governed.url, region_name=REGION,
+                            aws_access_key_id=key[0], aws_secret_access_key=key[1])  # fmt: skip
+
+    reader = sts_as(READER).get_caller_identity()
+    assert reader["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/reader" and reader["Account"] == ACCOUNT
+    assert reader["UserId"].startswith("AIDA")
+    assert sts_as(ROOT).get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:root"
+    with pytest.raises(ClientError) as wrong:
+        sts_as((READER[0], "not-the-secret")).get_caller_identity()
+    assert wrong.value.response["Error"]["Code"] == "InvalidSignatureException"
+    done = subprocess.run(
+        [str(BIN / "aws"), "sts", "get-caller-identity", "--endpoint-url", governed.url, "--output", "json"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": STREAMLESS[0], "AWS_SECRET_ACCESS_KEY": STREAMLESS[1],
+             "AWS_DEFAULT_REGION": REGION},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/streamless"

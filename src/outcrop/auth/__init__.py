@@ -27,6 +27,7 @@ def authenticate(
     query_string: str,
     headers: list[tuple[str, str]],
     body: bytes,
+    service_name: str = sigv4.SIGNING_NAME,
 ) -> Identity:
     authorization = next((v for k, v in headers if k.lower() == "authorization"), None)
     if settings.open_mode:
@@ -57,6 +58,7 @@ def authenticate(
         secrets=settings.credentials,
         now=dt.datetime.now(dt.UTC),
         max_skew_seconds=settings.max_clock_skew_seconds,
+        service_name=service_name,
     )
     owner = settings.owner_of(identity.access_key_id)
     return Identity("sigv4", identity.access_key_id, owner.name if owner else None)

@@ -43,8 +43,8 @@ class SigV4Identity:
 class _ReSigner(SigV4Auth):
     """botocore's signer, told exactly which headers the client signed."""
 
-    def __init__(self, credentials: Credentials, region: str, signed: list[str]) -> None:
-        super().__init__(credentials, SIGNING_NAME, region)
+    def __init__(self, credentials: Credentials, region: str, signed: list[str], service: str) -> None:
+        super().__init__(credentials, service, region)
         self._signed = signed
 
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
@@ -83,6 +83,7 @@ def verify(
     secrets: dict[str, str],
     now: dt.datetime,
     max_skew_seconds: int,
+    service_name: str = SIGNING_NAME,
 ) -> SigV4Identity:
     """Check one request's SigV4 signature; raise the error AWS gives when it is wrong."""
     lookup: dict[str, list[str]] = {}
@@ -92,8 +93,8 @@ def verify(
     secret = secrets.get(key)
     if secret is None:
         raise UnrecognizedClientException("The security token included in the request is invalid.")
-    if service != SIGNING_NAME:
-        raise InvalidSignatureException(f"Credential should be scoped to correct service: '{SIGNING_NAME}'. ")
+    if service != service_name:
+        raise InvalidSignatureException(f"Credential should be scoped to correct service: '{service_name}'. ")
     amz_date = (lookup.get("x-amz-date") or [""])[0]
     try:
         stamp = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
@@ -121,7 +122,7 @@ def verify(
         for value in [host] if name in ("host", ":authority") else lookup.get(name, []):
             request.headers.add_header(name, value)
     request.context["timestamp"] = amz_date
-    signer = _ReSigner(Credentials(key, secret), region, signed)
+    signer = _ReSigner(Credentials(key, secret), region, signed, service_name)
     canonical = signer.canonical_request(request)
     expected = signer.signature(signer.string_to_sign(request, canonical), request)
     if not hmac.compare_digest(expected, signature):

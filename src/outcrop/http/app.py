@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from ..api import sts
 from ..api.registry import Call, Reply, StreamReply, load_handlers
 from ..auth import authenticate
 from ..engines.errors import SHUTTING_DOWN, EngineError
@@ -110,6 +111,10 @@ class OutcropApp:
             if scope["path"] == USAGE_PATH:
                 status = await self._usage(send, request_id)
                 return
+            if scope["method"] == "POST" and scope["path"] == "/":
+                op_name = "GetCallerIdentity"
+                status = await self._sts(scope, receive, send, headers, request_id)
+                return
             route_match = find_route(scope["method"], scope.get("raw_path") or scope["path"].encode())
             if route_match is None:
                 raise UnknownOperationException(f"No operation matches {scope['method']} {scope['path']}")
@@ -199,6 +204,36 @@ class OutcropApp:
         status = 200 if ready else 503
         await _start(send, status, [("content-type", "application/json")], request_id)
         await send({"type": "http.response.body", "body": body})
+        return status
+
+    async def _sts(
+        self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[str, str]], request_id: str
+    ) -> int:
+        """STS GetCallerIdentity (api/sts.py): the one query-protocol operation answered here."""
+        header_map = {k.lower(): v for k, v in headers}
+        limit = (64 * 1024, ValidationException("Request body is too large: the limit is 64 KB."))
+        body = await _read_body(receive, header_map.get("content-length"), limit)
+        if not sts.is_sts(scope["method"], scope["path"], body):
+            raise UnknownOperationException(f"No operation matches {scope['method']} {scope['path']}")
+        try:
+            identity = authenticate(
+                self.services.settings,
+                method=scope["method"],
+                scheme=scope.get("scheme", "http"),
+                raw_path="/",
+                query_string=scope.get("query_string", b"").decode("latin-1"),
+                headers=headers,
+                body=body,
+                service_name="sts",
+            )
+        except BedrockError as exc:
+            payload, status = sts.error(exc.code, exc.message, request_id), exc.status
+        else:
+            payload, status = sts.caller_identity(self.services.settings, identity, request_id), 200
+        await _start(
+            send, status, [("content-type", "text/xml"), ("content-length", str(len(payload)))], request_id
+        )
+        await send({"type": "http.response.body", "body": payload})
         return status
 
     async def _usage(self, send: Send, request_id: str) -> int:
