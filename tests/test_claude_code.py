@@ -158,3 +158,68 @@ def test_claude_code_with_an_application_inference_profile(server: Server, tmp_p
     with urllib.request.urlopen(f"{server.url}/_outcrop/usage", timeout=5) as response:
         counted = json.load(response)["applicationInferenceProfiles"][arn]
     assert counted["invocations"] >= 1 and counted["outputTokens"] > 0
+
+
+PROFILES_ONLY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+            "Resource": "arn:aws:bedrock:*:*:application-inference-profile/*",
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+            "Resource": "arn:aws:bedrock:*::foundation-model/*",
+            "Condition": {
+                "ArnLike": {
+                    "bedrock:InferenceProfileArn": "arn:aws:bedrock:*:*:application-inference-profile/*"
+                }
+            },
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["bedrock:ListInferenceProfiles", "bedrock:GetInferenceProfile"],
+            "Resource": "*",
+        },
+    ],
+}
+
+
+def test_claude_code_under_a_profiles_only_policy(tmp_path: Path) -> None:
+    """The setup teams run on AWS: a developer's policy allows only application inference profiles.
+    Claude Code with ANTHROPIC_MODEL set to the team's profile converses through it; its probes of
+    the default model ids are refused with 403 (AccessDeniedException), as AWS refuses them."""
+    from conftest import make_client, start_server, stop_server
+
+    (tmp_path / "policy.json").write_text(json.dumps(PROFILES_ONLY))
+    (tmp_path / "outcrop.toml").write_text(
+        '[[auth.credentials]]\naccess_key_id = "AKIAADMIN00000000001"\nsecret_access_key = "admin-secret"\n\n'
+        '[[identities]]\nname = "dev"\naccess_keys = [{ access_key_id = "AKIADEV0000000000001", '
+        'secret_access_key = "dev-secret" }]\npolicy_files = ["policy.json"]\n'
+    )
+    srv = start_server(tmp_path, "governed", args=["--config", str(tmp_path / "outcrop.toml")])
+    try:
+        admin = make_client("bedrock", srv.url, key="AKIAADMIN00000000001", secret="admin-secret")
+        arn = admin.create_inference_profile(
+            inferenceProfileName="claude-code-team",
+            modelSource={"copyFrom": f"arn:aws:bedrock:{REGION}::foundation-model/{SMALL}"},
+        )["inferenceProfileArn"]
+        mark = len(srv.log().splitlines())
+        result, _ = claude(
+            srv, tmp_path, "Name a colour.", arn,
+            AWS_ACCESS_KEY_ID="AKIADEV0000000000001", AWS_SECRET_ACCESS_KEY="dev-secret",
+            # No thinking and a short answer: an ARN hides the model, and the test is about access.
+            MAX_THINKING_TOKENS="0", CLAUDE_CODE_MAX_OUTPUT_TOKENS="200",
+        )  # fmt: skip
+        check_answer(result, arn)
+        lines = access_lines(srv, mark)
+        streams = [line for line in lines if "InvokeModelWithResponseStream" in line]
+        assert streams and all(
+            "application-inference-profile" in line and "-> 200" in line for line in streams
+        )
+        probes = [line for line in lines if " InvokeModel -> 403" in line]
+        assert probes, lines  # default model ids, not allowed by the policy
+    finally:
+        stop_server(srv)
