@@ -153,6 +153,9 @@ def test_claude_code_with_an_application_inference_profile(server: Server, tmp_p
         arn,
         CLAUDE_CODE_SKIP_BEDROCK_AUTH="1",
         ANTHROPIC_SMALL_FAST_MODEL=arn,
+        # An ARN hides the model, so Claude Code would ask it to think (1,024 tokens, minutes here).
+        # Its answer keeps the usual 1,500-token cap: a smaller one is an API error when reached.
+        MAX_THINKING_TOKENS="0",
     )
     check_answer(result, arn)
     with urllib.request.urlopen(f"{server.url}/_outcrop/usage", timeout=5) as response:
@@ -210,8 +213,8 @@ def test_claude_code_under_a_profiles_only_policy(tmp_path: Path) -> None:
         result, _ = claude(
             srv, tmp_path, "Name a colour.", arn,
             AWS_ACCESS_KEY_ID="AKIADEV0000000000001", AWS_SECRET_ACCESS_KEY="dev-secret",
-            # No thinking and a short answer: an ARN hides the model, and the test is about access.
-            MAX_THINKING_TOKENS="0", CLAUDE_CODE_MAX_OUTPUT_TOKENS="200",
+            # No thinking (an ARN hides the model, so Claude Code would ask it to think).
+            MAX_THINKING_TOKENS="0",
         )  # fmt: skip
         check_answer(result, arn)
         lines = access_lines(srv, mark)

@@ -163,6 +163,9 @@ def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         ],
     }
     config = f"""
+[auth]
+api_keys = ["root-api-key"]
+
 [[auth.credentials]]
 access_key_id = "{ROOT[0]}"
 secret_access_key = "{ROOT[1]}"
@@ -307,3 +310,16 @@ def test_sts_get_caller_identity_says_who_a_key_is(governed: Server) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/streamless"
+
+
+def test_usage_needs_a_key_when_the_server_verifies(governed: Server) -> None:
+    import urllib.error
+    import urllib.request
+
+    url = f"{governed.url}/_outcrop/usage"
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(url, timeout=5)
+    assert anonymous.value.code == 403
+    signed = urllib.request.Request(url, headers={"Authorization": "Bearer root-api-key"})
+    with urllib.request.urlopen(signed, timeout=5) as response:
+        assert "applicationInferenceProfiles" in json.load(response)

@@ -109,11 +109,17 @@ class OutcropApp:
                 status = await self._health(send, request_id)
                 return
             if scope["path"] == USAGE_PATH:
+                if not self.services.settings.open_mode:  # usage is the account's business
+                    authenticate(
+                        self.services.settings, method=scope["method"], scheme=scope.get("scheme", "http"),
+                        raw_path=scope["path"], query_string=scope.get("query_string", b"").decode("latin-1"),
+                        headers=headers, body=b"",
+                    )  # fmt: skip
                 status = await self._usage(send, request_id)
                 return
             if scope["method"] == "POST" and scope["path"] == "/":
-                op_name = "GetCallerIdentity"
                 status = await self._sts(scope, receive, send, headers, request_id)
+                op_name = "GetCallerIdentity" if status == 200 else "-"
                 return
             route_match = find_route(scope["method"], scope.get("raw_path") or scope["path"].encode())
             if route_match is None:

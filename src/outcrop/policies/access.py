@@ -62,6 +62,9 @@ class Policies:
         settings = self.services.settings
         configured = settings.identity(identity.user)
         if configured is None:
+            if identity.user:  # a job's submitter no longer configured: nothing allows it any more
+                user_arn = f"arn:aws:iam::{settings.account_id}:user/{identity.user}"
+                raise refusal(user_arn, action, resources[0] if resources else "*", Decision.IMPLICIT_DENY)
             return
         user_arn = configured.arn(settings.account_id)
         base = {"aws:username": [configured.name], "aws:PrincipalArn": [user_arn], **context}
