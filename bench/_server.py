@@ -37,6 +37,7 @@ def outcrop(threads: int = 2, **settings: str) -> Iterator[Served]:
             "OUTCROP_STATE_DIR": state,
             "HOME": state,  # no configuration from the user's home
             "OUTCROP_THREADS": str(threads),
+            "OUTCROP_EMBEDDED_S3": "0",  # no S3 server beside the measurement unless a bench asks
             **settings,
         }
         proc = subprocess.Popen(
