@@ -64,6 +64,7 @@ def start(executable: str, state: Path, threads: int) -> tuple[subprocess.Popen[
         "HOME": str(state),
         "OUTCROP_STATE_DIR": str(state),
         "OUTCROP_THREADS": str(threads),
+        "OUTCROP_EMBEDDED_S3": "0",
     }
     proc = subprocess.Popen(
         [executable, "serve", "--port", str(port)],

@@ -42,7 +42,12 @@ def free_port() -> int:
 
 def start(threads: int, parallel: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "OUTCROP_THREADS": str(threads), "OUTCROP_PARALLEL": str(parallel)}
+    env = {
+        **os.environ,
+        "OUTCROP_THREADS": str(threads),
+        "OUTCROP_PARALLEL": str(parallel),
+        "OUTCROP_EMBEDDED_S3": "0",
+    }
     proc = subprocess.Popen(
         [str(BIN / "outcrop"), "serve", "--port", str(port)],
         stdout=subprocess.DEVNULL,

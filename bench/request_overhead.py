@@ -100,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
 
     port = free_port()
-    env = {**os.environ, "OUTCROP_THREADS": str(args.threads)}
+    env = {**os.environ, "OUTCROP_THREADS": str(args.threads), "OUTCROP_EMBEDDED_S3": "0"}
     proc = subprocess.Popen(
         [str(BIN / "outcrop"), "serve", "--port", str(port)],
         stdout=subprocess.DEVNULL,

@@ -42,7 +42,7 @@ def free_port() -> int:
 
 def start(threads: int) -> tuple[subprocess.Popen[bytes], int, float]:
     port = free_port()
-    env = {**os.environ, "OUTCROP_THREADS": str(threads)}
+    env = {**os.environ, "OUTCROP_THREADS": str(threads), "OUTCROP_EMBEDDED_S3": "0"}
     started = time.perf_counter()
     proc = subprocess.Popen(
         [str(BIN / "outcrop"), "serve", "--port", str(port)],

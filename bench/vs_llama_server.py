@@ -144,6 +144,7 @@ def main() -> None:
             for k, v in env.items()
             if not k.startswith("OUTCROP_") or k in ("OUTCROP_STATE_DIR", "OUTCROP_THREADS")
         }
+        env["OUTCROP_EMBEDDED_S3"] = "0"  # no S3 server beside the measurement
         outcrop = subprocess.Popen(
             [str(BIN / "outcrop"), "serve", "--port", str(outcrop_port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
