@@ -20,6 +20,9 @@ CLAUDE = Path(__file__).parent / "js" / "node_modules" / ".bin" / "claude"
 PROFILE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 SMALL = "anthropic.claude-3-haiku-20240307-v1:0"
 RUN_SECONDS = 240  # one `claude -p` turn; typically ~10-15 s on 2 cores
+# Runs whose model Claude Code cannot tell (an ARN): thinking off, but two answers of up to 1,500
+# tokens each on one thread took past 240 s under full-suite load (19-67 s alone).
+SLOW_RUN_SECONDS = 480
 
 pytestmark = pytest.mark.skipif(
     not CLAUDE.exists(), reason="Claude Code is installed by scripts/install.sh --test (npm ci in tests/js)"
@@ -27,7 +30,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def claude(
-    server: Server, tmp_path: Path, prompt: str, model: str, **env: str
+    server: Server, tmp_path: Path, prompt: str, model: str, seconds: float = RUN_SECONDS, **env: str
 ) -> tuple[dict[str, Any], float]:
     """Run one `claude -p … --output-format json` turn; returns its JSON result and wall time."""
     home = tmp_path / "home"
@@ -65,7 +68,7 @@ def claude(
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=RUN_SECONDS,
+        timeout=seconds,
     )
     elapsed = time.perf_counter() - started
     assert done.returncode == 0, (
@@ -151,6 +154,7 @@ def test_claude_code_with_an_application_inference_profile(server: Server, tmp_p
         tmp_path,
         "Name a colour.",
         arn,
+        seconds=SLOW_RUN_SECONDS,
         CLAUDE_CODE_SKIP_BEDROCK_AUTH="1",
         ANTHROPIC_SMALL_FAST_MODEL=arn,
         # An ARN hides the model, so Claude Code would ask it to think (1,024 tokens, minutes here).
@@ -211,7 +215,7 @@ def test_claude_code_under_a_profiles_only_policy(tmp_path: Path) -> None:
         )["inferenceProfileArn"]
         mark = len(srv.log().splitlines())
         result, _ = claude(
-            srv, tmp_path, "Name a colour.", arn,
+            srv, tmp_path, "Name a colour.", arn, SLOW_RUN_SECONDS,
             AWS_ACCESS_KEY_ID="AKIADEV0000000000001", AWS_SECRET_ACCESS_KEY="dev-secret",
             # No thinking (an ARN hides the model, so Claude Code would ask it to think).
             MAX_THINKING_TOKENS="0",
