@@ -258,7 +258,7 @@ def test_hooks_see_access_and_admission_with_billed_tokens(tmp_path: Path) -> No
     async def admission(request: AdmissionRequest) -> None:
         admitted.append(request)
 
-    svc.hooks.access = access
+    svc.hooks.access.append(access)
     svc.hooks.admission.append(admission)
     profile = "us.anthropic.claude-3-haiku-20240307-v1:0"
     answer = run(

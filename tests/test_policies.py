@@ -163,6 +163,9 @@ def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         ],
     }
     config = f"""
+# The account may use Anthropic's and Amazon's models only (Bedrock's model access).
+model_access = ["anthropic.*", "amazon.*"]
+
 [auth]
 api_keys = ["root-api-key"]
 
@@ -323,3 +326,74 @@ def test_usage_needs_a_key_when_the_server_verifies(governed: Server) -> None:
     signed = urllib.request.Request(url, headers={"Authorization": "Bearer root-api-key"})
     with urllib.request.urlopen(signed, timeout=5) as response:
         assert "applicationInferenceProfiles" in json.load(response)
+
+
+def test_models_the_account_has_no_access_to_are_refused(governed: Server) -> None:
+    root = runtime_as(governed, ROOT)
+    llama = "meta.llama3-8b-instruct-v1:0"
+    message = refused(lambda: root.converse(modelId=llama, messages=[user("Hi")]))
+    assert message == "You don't have access to the model with the specified model ID."
+    # Through a profile too: access is the foundation model's.
+    refused(lambda: root.converse(modelId="us.meta.llama3-1-8b-instruct-v1:0", messages=[user("Hi")]))
+    # An identity's policy is read first: a call it does not allow says so instead.
+    reader = runtime_as(governed, READER)
+    assert "is not authorized to perform" in refused(
+        lambda: reader.converse(modelId=llama, messages=[user("Hi")])
+    )
+    control = make_client("bedrock", governed.url, key=ROOT[0], secret=ROOT[1])
+    assert (
+        control.get_foundation_model_availability(modelId=llama)["entitlementAvailability"] == "NOT_AVAILABLE"
+    )
+    haiku = control.get_foundation_model_availability(modelId=HAIKU)
+    assert haiku["entitlementAvailability"] == "AVAILABLE" and haiku["regionAvailability"] == "AVAILABLE"
+    assert haiku["authorizationStatus"] == "AUTHORIZED"
+
+
+def keys(governed: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    """`outcrop keys …` on the governed server's configuration and state directory."""
+    folder = governed.log_path.parent
+    env = {**os.environ, "OUTCROP_STATE_DIR": str(folder / "governed-state")}
+    return subprocess.run(
+        [str(BIN / "outcrop"), "keys", *args, "--config", str(folder / "outcrop.toml")],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+
+
+def test_keys_made_at_run_time_act_for_their_identity_until_revoked(governed: Server) -> None:
+    import urllib.error
+    import urllib.request
+
+    made = keys(governed, "create", "--user", "reader", "--kind", "sigv4", "--description", "laptop")
+    assert made.returncode == 0, made.stderr
+    pair = dict(line.split("=", 1) for line in made.stdout.split())
+    key = (pair["AWS_ACCESS_KEY_ID"], pair["AWS_SECRET_ACCESS_KEY"])
+    assert key[0].startswith("AKIA") and len(key[0]) == 20 and len(key[1]) == 40
+    reader = runtime_as(governed, key)
+    reader.converse(modelId=HAIKU, messages=[user("Hi")], inferenceConfig={"maxTokens": 2})
+    assert "user/reader is not authorized" in refused(
+        lambda: reader.converse(modelId=NOVA, messages=[user("Hi")])
+    )
+
+    api = keys(governed, "create")  # an API key for the account's root
+    token = api.stdout.strip().split("=", 1)[1]
+    assert token.startswith("ABSK")
+    usage = urllib.request.Request(
+        f"{governed.url}/_outcrop/usage", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(usage, timeout=5) as response:
+        assert response.status == 200
+    store = (governed.log_path.parent / "governed-state" / "keys.sqlite").read_bytes()
+    assert token.encode() not in store  # kept as a digest only
+    listed = keys(governed, "list").stdout
+    assert key[0] in listed and "reader" in listed and "laptop" in listed and token not in listed
+
+    for key_id in (key[0], next(line.split()[0] for line in listed.splitlines() if " api " in line)):
+        assert keys(governed, "revoke", key_id).returncode == 0
+    with pytest.raises(ClientError) as gone:
+        reader.converse(modelId=HAIKU, messages=[user("Hi")], inferenceConfig={"maxTokens": 2})
+    assert gone.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    with pytest.raises(urllib.error.HTTPError) as refused_key:
+        urllib.request.urlopen(usage, timeout=5)
+    assert refused_key.value.code == 403
+    assert "revoked" in keys(governed, "list").stdout
+    assert keys(governed, "create", "--user", "nobody").returncode == 2

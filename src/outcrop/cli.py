@@ -83,6 +83,56 @@ def _jobs(args: argparse.Namespace) -> int:
         return 1
 
 
+def _keys(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"outcrop: {exc}", file=sys.stderr)
+        return 2
+    from .auth.keys import make_key
+    from .store.keys import FILENAME, KeyStore
+    from .store.sqlite import open_once
+
+    store = open_once(KeyStore, settings.state_dir, FILENAME)
+    if args.action == "create":
+        if args.user and settings.identity(args.user) is None:
+            print(
+                f"outcrop: no identity named {args.user!r} in the configuration: add it under "
+                "[[identities]] with its policies (docs/policies.md)",
+                file=sys.stderr,
+            )
+            return 2
+        key = make_key(store, args.kind, args.user, settings.account_id, args.description or "")
+        who = f"identity {args.user}" if args.user else "the account's root (no policy limits it)"
+        if args.kind == "sigv4":
+            print(f"AWS_ACCESS_KEY_ID={key.key_id}\nAWS_SECRET_ACCESS_KEY={key.secret}")
+        else:
+            print(f"AWS_BEARER_TOKEN_BEDROCK={key.secret}")
+        print(f"# key {key.key_id} for {who}; the secret is not shown again.", file=sys.stderr)
+        if not settings.stored_keys and not (settings.credentials or settings.api_keys):
+            print("# a server already running in open mode keeps serving without keys until restarted.",
+                  file=sys.stderr)  # fmt: skip
+        return 0
+    if args.action == "revoke":
+        if not args.key_id:
+            print("outcrop: keys revoke needs the key id (see `outcrop keys list`)", file=sys.stderr)
+            return 2
+        if store.revoke(args.key_id):
+            print(f"revoked {args.key_id}")
+            return 0
+        print(f"outcrop: no active key {args.key_id}", file=sys.stderr)
+        return 1
+    keys = store.all()
+    if not keys:
+        print("no keys made with `outcrop keys create` yet")
+    for stored in keys:
+        state = f"revoked {stored.revoked}" if stored.revoked else "active"
+        who = stored.user or "root"
+        note = f"  {stored.description}" if stored.description else ""
+        print(f"{stored.key_id}  {stored.kind:5}  {who:12}  created {stored.created}  {state}{note}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="outcrop",
@@ -114,6 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--config", default=None, help="TOML configuration file")
     jobs.add_argument("--watch", action="store_true", help="progress bars until every running job ends")
     jobs.set_defaults(func=_jobs)
+    keys = sub.add_parser(
+        "keys",
+        help="create, list and revoke API keys and SigV4 access keys",
+        description="Keys for this server, kept in the state directory: API keys stored as a digest "
+        "(shown once), SigV4 secrets as they are (a signature cannot be checked without them). "
+        "A revoked key is refused from the next request on; see docs/policies.md.",
+    )
+    keys.add_argument("action", choices=["create", "list", "revoke"], help="what to do")
+    keys.add_argument("key_id", nargs="?", help="the key to revoke")
+    keys.add_argument("--user", default=None, help="the configured identity the key belongs to "
+                      "(default: the account's root, which no policy limits)")  # fmt: skip
+    keys.add_argument("--kind", choices=["api", "sigv4"], default="api",
+                      help="api: a bearer API key (default); sigv4: an access key pair")  # fmt: skip
+    keys.add_argument("--description", default=None, help="a note kept with the key")
+    keys.add_argument("--config", default=None, help="TOML configuration file")
+    keys.set_defaults(func=_keys)
     return parser
 
 

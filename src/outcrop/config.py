@@ -5,6 +5,7 @@ Every setting is documented in docs/configuration.md; keep the two in step.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import os
@@ -71,6 +72,39 @@ class IdentityConfig:
 
 
 @dataclass
+class QuotaRule:
+    """A rate quota (docs/quotas.md): like Bedrock's per-model quotas, each model a rule matches has
+    its own allowance, refilled continuously. ``profiles`` limits the rule to calls through matching
+    inference profiles (each profile then has its own allowance); ``identity`` to one identity's
+    calls; ``per_identity`` gives every identity its own allowance instead of the account's one."""
+
+    models: list[str] = field(default_factory=lambda: ["*"])  # globs over foundation model ids
+    profiles: list[str] | None = None  # globs over profile ids and ARNs
+    identity: str | None = None
+    per_identity: bool = False
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    tokens_per_day: int | None = None
+    # Quota tokens an output token costs; None: Bedrock's burndown rate for the model (5 for
+    # Anthropic Claude 3.7 and later, 1 for the rest).
+    output_token_weight: float | None = None
+
+    def describe(self) -> str:
+        limits = [
+            f"{value} {name}"
+            for name, value in (
+                ("requests/minute", self.requests_per_minute),
+                ("tokens/minute", self.tokens_per_minute),
+                ("tokens/day", self.tokens_per_day),
+            )
+            if value is not None
+        ]
+        scope = ", ".join(self.models) + (f" via {', '.join(self.profiles)}" if self.profiles else "")
+        who = f" for {self.identity}" if self.identity else (" per identity" if self.per_identity else "")
+        return f"{scope}{who}: {', '.join(limits)}"
+
+
+@dataclass
 class JobSettings:
     """Async invocations and batch jobs, and the S3 they read and write (docs/configuration.md, "Jobs")."""
 
@@ -123,6 +157,12 @@ class Settings:
     state_dir: str = field(default_factory=lambda: str(Path.home() / ".local/share/outcrop"))
     jobs: JobSettings = field(default_factory=lambda: JobSettings())
     identities: list[IdentityConfig] = field(default_factory=list)
+    # Foundation model id globs this account may invoke (Bedrock's model access); None: every model.
+    model_access: list[str] | None = None
+    quotas: list[QuotaRule] = field(default_factory=list)
+    # Whether `outcrop keys` has made keys that are not revoked (read at start-up: they turn
+    # auth mode "auto" to verifying, as configured keys do).
+    stored_keys: bool = False
 
     def owner_of(self, key: str) -> IdentityConfig | None:
         """The identity an access key id or API key belongs to (None: a key of the account's root)."""
@@ -140,13 +180,13 @@ class Settings:
             return True
         if self.auth_mode == "verify":
             return False
-        return not (self.credentials or self.api_keys)
+        return not (self.credentials or self.api_keys or self.stored_keys)
 
     def check(self) -> None:
         """Refuse settings that would be unsafe or cannot work."""
         if self.auth_mode not in ("auto", "open", "verify"):
             raise ConfigError(f"auth mode must be auto, open or verify, not {self.auth_mode!r}")
-        if self.auth_mode == "verify" and not (self.credentials or self.api_keys):
+        if self.auth_mode == "verify" and not (self.credentials or self.api_keys or self.stored_keys):
             raise ConfigError("auth mode 'verify' needs credentials or API keys; see docs/configuration.md")
         if self.open_mode and not is_loopback(self.host) and self.auth_mode != "open":
             raise ConfigError(
@@ -209,6 +249,16 @@ class Settings:
             raise ConfigError("jobs.concurrency must be 1 or more")
         if not 1 <= self.jobs.batch_min_records <= self.jobs.batch_max_records:
             raise ConfigError("jobs: need 1 <= batch_min_records <= batch_max_records")
+        for n, rule in enumerate(self.quotas, 1):
+            limits = (rule.requests_per_minute, rule.tokens_per_minute, rule.tokens_per_day)
+            if all(v is None for v in limits):
+                raise ConfigError(f"quota {n}: set requests_per_minute, tokens_per_minute or tokens_per_day")
+            if any(v is not None and v < 1 for v in limits):
+                raise ConfigError(f"quota {n}: limits must be 1 or more")
+            if rule.output_token_weight is not None and rule.output_token_weight < 0:
+                raise ConfigError(f"quota {n}: output_token_weight must be 0 or more")
+            if rule.identity is not None and rule.identity not in identity_names:
+                raise ConfigError(f"quota {n}: no identity named {rule.identity!r}")
         for pattern, target in self.routes.items():
             if target not in names:
                 raise ConfigError(f"route {pattern!r} points at unknown model {target!r}")
@@ -296,6 +346,26 @@ def _apply_file(settings: Settings, data: dict[str, Any], base: Path = Path(".")
         if "default_model" not in data:
             settings.default_model = settings.models[0].name
     settings.routes.update({str(k): str(v) for k, v in data.get("routes", {}).items()})
+    if "model_access" in data:
+        settings.model_access = [str(m) for m in data["model_access"]]
+    for q in data.get("quotas", []):
+        unknown = set(q) - {f.name for f in dataclasses.fields(QuotaRule)}
+        if unknown:
+            raise ValueError(f"unknown quota setting {sorted(unknown)[0]!r} (docs/quotas.md)")
+        settings.quotas.append(
+            QuotaRule(
+                models=[str(m) for m in q.get("models", ["*"])],
+                profiles=None if q.get("profiles") is None else [str(p) for p in q["profiles"]],
+                identity=_optional_str(q.get("identity")),
+                per_identity=bool(q.get("per_identity", False)),
+                requests_per_minute=_optional_int(q.get("requests_per_minute")),
+                tokens_per_minute=_optional_int(q.get("tokens_per_minute")),
+                tokens_per_day=_optional_int(q.get("tokens_per_day")),
+                output_token_weight=(
+                    None if q.get("output_token_weight") is None else float(q["output_token_weight"])
+                ),
+            )
+        )
     jobs = data.get("jobs", {})
     for key in ("s3_endpoint", "s3_access_key_id", "s3_secret_access_key", "s3_region"):
         if key in jobs:
@@ -310,6 +380,10 @@ def _apply_file(settings: Settings, data: dict[str, Any], base: Path = Path(".")
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _comma_list(value: str) -> list[str]:
@@ -389,6 +463,8 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
         settings.jobs.batch_min_records = int(env["OUTCROP_BATCH_MIN_RECORDS"])
     if "OUTCROP_LOG_LEVEL" in env:
         settings.log_level = env["OUTCROP_LOG_LEVEL"]
+    if env.get("OUTCROP_MODEL_ACCESS"):
+        settings.model_access = _comma_list(env["OUTCROP_MODEL_ACCESS"])
     if env.get("OUTCROP_STATE_DIR"):
         settings.state_dir = env["OUTCROP_STATE_DIR"]
 
@@ -415,5 +491,9 @@ def load_settings(
     for key, value in overrides.items():
         if value is not None:
             setattr(settings, key, value)
+    from .store.keys import stored_keys
+
+    store = stored_keys(settings.state_dir)
+    settings.stored_keys = store is not None and store.active()
     settings.check()
     return settings

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from .invocation.record import InvocationRecord
     from .jobs.service import Jobs
     from .policies.access import Policies
+    from .policies.model_access import ModelAccess
     from .profiles.application import ApplicationProfiles
+    from .quotas.service import Quotas
 
 
 def build_engine(model: ServedModel, settings: Settings) -> Engine:
@@ -50,7 +52,20 @@ class Services:
             from .policies.access import Policies
 
             self.policies = Policies(self)
-            self.hooks.access = self.policies
+            self.hooks.access.append(self.policies)
+        self.model_access: ModelAccess | None = None
+        if self.settings.model_access is not None:  # then whether the account may use the model
+            from .policies.model_access import ModelAccess
+
+            self.model_access = ModelAccess(self.settings.model_access)
+            self.hooks.access.append(self.model_access)
+        self.quotas: Quotas | None = None
+        if self.settings.quotas:
+            from .quotas.service import Quotas
+
+            self.quotas = Quotas(self.settings)
+            self.hooks.admission.append(self.quotas)
+            self.hooks.on_completion(self.quotas.settle)
         self.hooks.on_completion(self._count_profile_usage)
 
     @classmethod

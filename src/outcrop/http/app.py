@@ -52,6 +52,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 MAX_BODY_BYTES = 64 * 1024 * 1024
 HEALTH_PATH = "/_outcrop/health"
 USAGE_PATH = "/_outcrop/usage"
+QUOTAS_PATH = "/_outcrop/quotas"
 
 
 class OutcropApp:
@@ -108,14 +109,14 @@ class OutcropApp:
             if scope["path"] == HEALTH_PATH:
                 status = await self._health(send, request_id)
                 return
-            if scope["path"] == USAGE_PATH:
+            if scope["path"] in (USAGE_PATH, QUOTAS_PATH):
                 if not self.services.settings.open_mode:  # usage is the account's business
                     authenticate(
                         self.services.settings, method=scope["method"], scheme=scope.get("scheme", "http"),
                         raw_path=scope["path"], query_string=scope.get("query_string", b"").decode("latin-1"),
                         headers=headers, body=b"",
                     )  # fmt: skip
-                status = await self._usage(send, request_id)
+                status = await self._account_report(send, scope["path"], request_id)
                 return
             if scope["method"] == "POST" and scope["path"] == "/":
                 status = await self._sts(scope, receive, send, headers, request_id)
@@ -242,9 +243,15 @@ class OutcropApp:
         await send({"type": "http.response.body", "body": payload})
         return status
 
-    async def _usage(self, send: Send, request_id: str) -> int:
-        """Usage attributed to each application inference profile (invocations and tokens)."""
-        body = json.dumps({"applicationInferenceProfiles": self.services.profiles.usage()}).encode()
+    async def _account_report(self, send: Send, path: str, request_id: str) -> int:
+        """Usage attributed to each application inference profile (invocations and tokens), or
+        what is left of each quota allowance in use."""
+        if path == USAGE_PATH:
+            report: dict[str, Any] = {"applicationInferenceProfiles": self.services.profiles.usage()}
+        else:
+            quotas = self.services.quotas
+            report = {"quotas": quotas.report() if quotas else []}
+        body = json.dumps(report).encode()
         await _start(send, 200, [("content-type", "application/json")], request_id)
         await send({"type": "http.response.body", "body": body})
         return 200

@@ -25,7 +25,11 @@ async def embed(call: Invocation, ref: ModelRef, recorder: Recorder, hooks: Hook
     )
     tokens = sum(request.options["token_counts"])
     recorder.record.input_tokens = tokens
-    await hooks.admit(AdmissionRequest(call.identity, call.operation, ref, engine.name, tokens, None))
+    await hooks.admit(
+        AdmissionRequest(
+            call.request_id, call.source, call.identity, call.operation, ref, engine.name, tokens, 0
+        )
+    )
     embedded = await engine.embed(request.texts, request.dimensions)
     body = json.dumps(embeddings.render(request, embedded)).encode()
     await recorder.finish(response=body)

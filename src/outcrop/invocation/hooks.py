@@ -1,7 +1,7 @@
 """Where other services hook into every invocation: access, admission, completion.
 
 * ``access``: may this identity call this action on these resources? Raise AccessDeniedException
-  to refuse. Allow-all until IAM-style policies exist.
+  to refuse (model access, then identity-based policies; allow-all when neither is configured).
 * ``admission``: may this invocation run now, knowing its tokens? Raise ThrottlingException or
   ServiceQuotaExceededException to refuse (quotas); then the engine's own queue admits it.
 * ``completion``: one ``InvocationRecord`` per invocation, after it ended (logs, metrics, usage).
@@ -42,12 +42,14 @@ class AccessRequest:
 
 @dataclass(frozen=True)
 class AdmissionRequest:
+    request_id: str
+    source: str  # as the invocation's record says: "api", "async", "batch", …
     identity: Identity
     operation: str
     ref: ModelRef
     served_model: str
     input_tokens: int  # as billed
-    max_tokens: int | None
+    max_tokens: int | None  # as the request set it; None: not set (the model's maximum applies)
 
 
 AccessCheck = Callable[[AccessRequest], Awaitable[None]]
@@ -55,18 +57,18 @@ Admission = Callable[[AdmissionRequest], Awaitable[None]]
 CompletionHook = Callable[[InvocationRecord], Awaitable[None] | None]
 
 
-async def allow_all(request: AccessRequest) -> None:
-    return None
-
-
 @dataclass
 class Hooks:
-    access: AccessCheck = allow_all
+    access: list[AccessCheck] = field(default_factory=list)  # in order; none: allow all
     admission: list[Admission] = field(default_factory=list)
     completion: list[CompletionHook] = field(default_factory=list)
 
     def on_completion(self, hook: CompletionHook) -> None:
         self.completion.append(hook)
+
+    async def authorize(self, request: AccessRequest) -> None:
+        for check in self.access:
+            await check(request)
 
     async def admit(self, request: AdmissionRequest) -> None:
         for admission in self.admission:

@@ -135,7 +135,7 @@ class _Steps:
         call = self.invocation
         model_arn = foundation_model_arn(self.services.settings.region, ref.model_id)
         resources = (ref.profile_arn, model_arn) if ref.profile_arn else (model_arn,)
-        await self.hooks.access(
+        await self.hooks.authorize(
             AccessRequest(call.identity, call.operation, ACTIONS[call.operation], resources, ref)
         )
 
@@ -214,8 +214,11 @@ class _Steps:
         self.record.tokens_read = planned.tokens_read
         max_tokens = planned.conversation.params.max_tokens
         await self.hooks.admit(
-            AdmissionRequest(call.identity, call.operation, ref, engine.name, planned.billed, max_tokens)
-        )
+            AdmissionRequest(
+                call.request_id, call.source, call.identity, call.operation, ref, engine.name,
+                planned.billed, max_tokens,
+            )
+        )  # fmt: skip
         answer.start(planned.prompt, planned.conversation)  # admitted now: a full queue is a plain 429
         events = answer_events(prepared, answer, planned.billed)
         return await self.render(prepared, events, Generation(answer, planned))

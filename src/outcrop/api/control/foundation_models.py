@@ -21,3 +21,23 @@ async def list_foundation_models(call: Call) -> Reply:
 async def get_foundation_model(call: Call) -> Reply:
     details = call.services.catalog.get_foundation_model(call.params["modelIdentifier"])
     return Reply({"modelDetails": details})
+
+
+@operation("GetFoundationModelAvailability")
+async def get_foundation_model_availability(call: Call) -> Reply:
+    """Whether the account may use a model: its entitlement follows the model access setting
+    (``model_access``); agreements and authorization are always in place locally."""
+    services = call.services
+    details = services.catalog.get_foundation_model(call.params["modelId"])
+    model_id = details["modelId"]
+    enabled = services.model_access is None or services.model_access.allows(model_id)
+    available = "AVAILABLE" if details.get("inferenceTypesSupported") else "NOT_AVAILABLE"
+    return Reply(
+        {
+            "modelId": model_id,
+            "agreementAvailability": {"status": "AVAILABLE"},
+            "authorizationStatus": "AUTHORIZED",
+            "entitlementAvailability": "AVAILABLE" if enabled else "NOT_AVAILABLE",
+            "regionAvailability": available,
+        }
+    )

@@ -1,0 +1,1 @@
+"""Rate quotas like Bedrock's: requests and tokens per minute, tokens per day (docs/quotas.md)."""
