@@ -137,36 +137,6 @@ def test_claude_code_with_a_base_model_id(server: Server, tmp_path: Path) -> Non
     check_answer(result, SMALL)
 
 
-def test_claude_code_with_an_application_inference_profile(server: Server, tmp_path: Path) -> None:
-    """ANTHROPIC_MODEL set to an application profile's ARN (teams attribute Claude Code's usage
-    this way): the conversation goes through the profile, and its usage is counted there."""
-    import urllib.request
-
-    from conftest import make_client
-
-    bedrock = make_client("bedrock", server.url)
-    arn = bedrock.create_inference_profile(
-        inferenceProfileName=f"claude-code-{int(time.time())}",
-        modelSource={"copyFrom": f"arn:aws:bedrock:{REGION}::foundation-model/{SMALL}"},
-    )["inferenceProfileArn"]
-    result, _ = claude(
-        server,
-        tmp_path,
-        "Name a colour.",
-        arn,
-        seconds=SLOW_RUN_SECONDS,
-        CLAUDE_CODE_SKIP_BEDROCK_AUTH="1",
-        ANTHROPIC_SMALL_FAST_MODEL=arn,
-        # An ARN hides the model, so Claude Code would ask it to think (1,024 tokens, minutes here).
-        # Its answer keeps the usual 1,500-token cap: a smaller one is an API error when reached.
-        MAX_THINKING_TOKENS="0",
-    )
-    check_answer(result, arn)
-    with urllib.request.urlopen(f"{server.url}/_outcrop/usage", timeout=5) as response:
-        counted = json.load(response)["applicationInferenceProfiles"][arn]
-    assert counted["invocations"] >= 1 and counted["outputTokens"] > 0
-
-
 PROFILES_ONLY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -195,9 +165,22 @@ PROFILES_ONLY = {
 
 
 def test_claude_code_under_a_profiles_only_policy(tmp_path: Path) -> None:
-    """The setup teams run on AWS: a developer's policy allows only application inference profiles.
-    Claude Code with ANTHROPIC_MODEL set to the team's profile converses through it; its probes of
-    the default model ids are refused with 403 (AccessDeniedException), as AWS refuses them."""
+    """The setup teams run on AWS, and its best-known pitfall: a developer's policy allows only
+    application inference profiles, and ANTHROPIC_MODEL is the team's profile.
+
+    1. Only ANTHROPIC_MODEL set: the conversation goes through the profile, but the requests for
+       the small/fast model (its availability probes at start, and its background request after
+       the answer when Claude Code makes one) go to Claude Code's default Haiku ids, which the
+       policy does not allow: 403 AccessDeniedException in IAM's words, as AWS refuses them.
+    2. The small/fast model (ANTHROPIC_DEFAULT_HAIKU_MODEL; ANTHROPIC_SMALL_FAST_MODEL for older
+       versions) and the model picker's defaults set to the profile: every request succeeds."""
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from botocore.exceptions import ClientError
+
     from conftest import make_client, start_server, stop_server
 
     (tmp_path / "policy.json").write_text(json.dumps(PROFILES_ONLY))
@@ -207,6 +190,7 @@ def test_claude_code_under_a_profiles_only_policy(tmp_path: Path) -> None:
         'secret_access_key = "dev-secret" }]\npolicy_files = ["policy.json"]\n'
     )
     srv = start_server(tmp_path, "governed", args=["--config", str(tmp_path / "outcrop.toml")])
+    dev = {"AWS_ACCESS_KEY_ID": "AKIADEV0000000000001", "AWS_SECRET_ACCESS_KEY": "dev-secret"}
     try:
         admin = make_client("bedrock", srv.url, key="AKIAADMIN00000000001", secret="admin-secret")
         arn = admin.create_inference_profile(
@@ -215,8 +199,8 @@ def test_claude_code_under_a_profiles_only_policy(tmp_path: Path) -> None:
         )["inferenceProfileArn"]
         mark = len(srv.log().splitlines())
         result, _ = claude(
-            srv, tmp_path, "Name a colour.", arn, SLOW_RUN_SECONDS,
-            AWS_ACCESS_KEY_ID="AKIADEV0000000000001", AWS_SECRET_ACCESS_KEY="dev-secret",
+            srv, tmp_path, "Name a colour.", arn, SLOW_RUN_SECONDS, **dev,
+            ANTHROPIC_SMALL_FAST_MODEL="",  # not set, as in the pitfall
             # No thinking (an ARN hides the model, so Claude Code would ask it to think).
             MAX_THINKING_TOKENS="0",
         )  # fmt: skip
@@ -226,7 +210,42 @@ def test_claude_code_under_a_profiles_only_policy(tmp_path: Path) -> None:
         assert streams and all(
             "application-inference-profile" in line and "-> 200" in line for line in streams
         )
-        probes = [line for line in lines if " InvokeModel -> 403" in line]
-        assert probes, lines  # default model ids, not allowed by the policy
+        haiku = [line for line in lines if "haiku" in line]
+        assert haiku and all(" InvokeModel -> 403" in line for line in haiku), lines
+        small = re.search(r"/model/([^/ ]*haiku[^/ ]*)/invoke", haiku[0])
+        assert small is not None
+        # What such a request gets, in IAM's words:
+        runtime = make_client(
+            "bedrock-runtime", srv.url, key=dev["AWS_ACCESS_KEY_ID"], secret=dev["AWS_SECRET_ACCESS_KEY"]
+        )
+        with pytest.raises(ClientError) as refused:
+            runtime.invoke_model(
+                modelId=small[1],
+                body=json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 1,
+                                 "messages": [{"role": "user", "content": "count"}]}),
+            )  # fmt: skip
+        assert refused.value.response["Error"]["Message"] == (
+            "User: arn:aws:iam::123456789012:user/dev is not authorized to perform: bedrock:InvokeModel "
+            f"on resource: arn:aws:bedrock:{REGION}:123456789012:inference-profile/{small[1]} because no "
+            "identity-based policy allows the bedrock:InvokeModel action"
+        )
+
+        mark = len(srv.log().splitlines())
+        result, _ = claude(
+            srv, tmp_path, "Name a colour.", arn, SLOW_RUN_SECONDS, **dev,
+            ANTHROPIC_DEFAULT_HAIKU_MODEL=arn, ANTHROPIC_SMALL_FAST_MODEL=arn,
+            ANTHROPIC_DEFAULT_SONNET_MODEL=arn, ANTHROPIC_DEFAULT_OPUS_MODEL=arn,
+            MAX_THINKING_TOKENS="0",
+        )  # fmt: skip
+        check_answer(result, arn)
+        lines = [line for line in access_lines(srv, mark) if "/model/" in line]
+        assert lines and all("-> 200" in line for line in lines), lines
+        # Both runs' conversations were attributed to the team's profile (what profiles are for).
+        signed = AWSRequest(method="GET", url=f"{srv.url}/_outcrop/usage")
+        SigV4Auth(Credentials("AKIAADMIN00000000001", "admin-secret"), "bedrock", REGION).add_auth(signed)
+        request = urllib.request.Request(signed.url, headers=dict(signed.headers.items()))
+        with urllib.request.urlopen(request, timeout=5) as response:
+            counted = json.load(response)["applicationInferenceProfiles"][arn]
+        assert counted["invocations"] >= 2 and counted["outputTokens"] > 0
     finally:
         stop_server(srv)

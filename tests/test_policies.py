@@ -247,6 +247,14 @@ def test_profiles_scoped_by_tag_and_models_only_through_them(governed: Server) -
     assert ml in refused(lambda: app.converse(modelId=ml, messages=[user("Hi")]))
     direct = refused(lambda: app.converse(modelId=HAIKU, messages=[user("Hi")]))
     assert f"foundation-model/{HAIKU}" in direct
+    # An id that names no model is authorized first, as IAM does: 403 for this caller, 400 for root.
+    unknown = "us.anthropic.claude-opus-5-5"
+    assert f"inference-profile/{unknown} because" in refused(
+        lambda: app.converse(modelId=unknown, messages=[user("Hi")])
+    )
+    with pytest.raises(ClientError) as invalid:
+        runtime_as(governed, ROOT).converse(modelId=unknown, messages=[user("Hi")])
+    assert invalid.value.response["Error"]["Message"] == "The provided model identifier is invalid."
     # Retagging the ml profile for docs opens it: tags are read at each call.
     root.tag_resource(resourceARN=ml, tags=[{"key": "team", "value": "docs"}])
     app.converse(modelId=ml, messages=[user("Hi")], inferenceConfig={"maxTokens": 2})

@@ -29,6 +29,20 @@ def inference_profile_arn(region: str, account_id: str, profile_id: str) -> str:
     return f"arn:{partition(region)}:bedrock:{region}:{account_id}:inference-profile/{profile_id}"
 
 
+# The prefixes of cross-Region (system-defined) inference profile ids: us.…, eu.…, global.…
+PROFILE_PREFIXES = frozenset({"us", "eu", "apac", "jp", "au", "ca", "us-gov", "global"})
+
+
+def resource_arn(region: str, account_id: str, identifier: str) -> str:
+    """The resource IAM authorizes for a model identifier, known or not: the ARN it is, the
+    inference profile a prefixed id names, else the foundation model."""
+    if identifier.startswith("arn:"):
+        return identifier
+    if identifier.split(".", 1)[0] in PROFILE_PREFIXES:
+        return inference_profile_arn(region, account_id, identifier)
+    return foundation_model_arn(region, identifier)
+
+
 @dataclass(frozen=True)
 class Arn:
     partition: str

@@ -37,7 +37,7 @@ class AccessRequest:
     operation: str
     action: str
     resources: tuple[str, ...]  # the profile ARN (if any), then the foundation-model ARN
-    ref: ModelRef
+    ref: ModelRef | None  # None: the model id names nothing known (its ARN is the one resource)
 
 
 @dataclass(frozen=True)

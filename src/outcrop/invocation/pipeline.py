@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..auth import Identity
 from ..catalog import ModelRef
-from ..catalog.arns import foundation_model_arn
+from ..catalog.arns import foundation_model_arn, resource_arn
 from ..conversation import AnswerEvent
 from ..engines.base import Engine
 from ..engines.errors import LOADING, EngineLoading
@@ -80,7 +80,7 @@ class Pipeline:
         validate(shape, params)
         invocation = Invocation(operation, params, identity, source="check")
         steps = _Steps(self.services, self.hooks, invocation, Recorder(invocation, self.hooks))
-        ref = steps.resolve()
+        ref = await steps.resolve()
         await steps.authorize(ref)
         if "EMBEDDING" not in ref.output_modalities:
             steps.parse(ref)
@@ -106,7 +106,7 @@ class _Steps:
         self.record = recorder.record
 
     async def run(self) -> Answered | Streamed:
-        ref = self.resolve()
+        ref = await self.resolve()
         await self.authorize(ref)
         if self.invocation.operation == "CountTokens":
             return await self.count(ref)
@@ -114,10 +114,20 @@ class _Steps:
             return await embed(self.invocation, ref, self.recorder, self.hooks)
         return await self.invoke(ref)
 
-    def resolve(self) -> ModelRef:
-        """The Bedrock model (and profile) an id names, and whether this operation can use it."""
+    async def resolve(self) -> ModelRef:
+        """The Bedrock model (and profile) an id names, and whether this operation can use it. An
+        id that names nothing is authorized first, as IAM reads policies before Bedrock reads the
+        id: a caller whose policies do not allow it gets 403, not 400."""
         call = self.invocation
-        ref = self.services.catalog.resolve(call.model_id)
+        try:
+            ref = self.services.catalog.resolve(call.model_id)
+        except ValidationException:
+            settings = self.services.settings
+            unknown = resource_arn(settings.region, settings.account_id, call.model_id)
+            await self.hooks.authorize(
+                AccessRequest(call.identity, call.operation, ACTIONS[call.operation], (unknown,), None)
+            )
+            raise
         self.record.resolved_model_id = ref.model_id
         self.record.profile_arn = ref.profile_arn
         if call.converse or call.operation == "CountTokens":

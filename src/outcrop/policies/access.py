@@ -83,9 +83,8 @@ class Policies:
 
     async def __call__(self, request: AccessRequest) -> None:
         """The pipeline's access hook."""
-        context = (
-            {"bedrock:InferenceProfileArn": [request.ref.profile_arn]} if request.ref.profile_arn else {}
-        )
+        profile = request.ref.profile_arn if request.ref else None
+        context = {"bedrock:InferenceProfileArn": [profile]} if profile else {}
         self.check(request.identity, request.action, request.resources, context)
 
     def operation(self, identity: Identity, operation: str, params: dict[str, Any]) -> None:

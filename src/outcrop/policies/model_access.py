@@ -21,5 +21,5 @@ class ModelAccess:
 
     async def __call__(self, request: AccessRequest) -> None:
         """An access hook of the pipeline."""
-        if not self.allows(request.ref.model_id):
+        if request.ref is not None and not self.allows(request.ref.model_id):
             raise AccessDeniedException(NO_ACCESS)
