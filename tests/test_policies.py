@@ -126,6 +126,7 @@ ROOT = ("AKIAROOTEXAMPLE00001", "root-secret")
 READER = ("AKIAREADEREXAMPLE001", "reader-secret")
 STREAMLESS = ("AKIASTREAMLESS000001", "streamless-secret")
 PROFILED = ("AKIAPROFILED00000001", "profiled-secret")
+EAST = ("AKIAEASTONLY00000001", "east-secret")
 PROFILES_ONLY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -184,6 +185,11 @@ access_keys = [{{ access_key_id = "{STREAMLESS[0]}", secret_access_key = "{STREA
 policy_files = ["streamless.json"]
 
 [[identities]]
+name = "east-only"
+access_keys = [{{ access_key_id = "{EAST[0]}", secret_access_key = "{EAST[1]}" }}]
+policies = [{{ Version = "2012-10-17", Statement = [{{ Effect = "Allow", Action = "bedrock:InvokeModel", Resource = ["arn:aws:bedrock:*:*:inference-profile/*", "arn:aws:bedrock:us-east-1::foundation-model/*"] }}] }}]
+
+[[identities]]
 name = "docs-app"
 access_keys = [{{ access_key_id = "{PROFILED[0]}", secret_access_key = "{PROFILED[1]}" }}]
 policy_files = ["profiles-only.json"]
@@ -224,6 +230,15 @@ def test_an_identity_may_do_what_its_policy_allows(governed: Server) -> None:
     # A system profile: the profile is checked first (the reader's policy names foundation models only).
     profile = refused(lambda: reader.converse(modelId=f"us.{HAIKU}", messages=[user("Hi")]))
     assert f"inference-profile/us.{HAIKU}" in profile
+
+
+def test_a_cross_region_profile_needs_its_model_in_every_region_it_routes_to(governed: Server) -> None:
+    """AWS's documented requirement: the policy must allow the foundation model in each
+    destination Region of a cross-Region profile, not only the caller's."""
+    east = runtime_as(governed, EAST)
+    east.converse(modelId=HAIKU, messages=[user("Hi")], inferenceConfig={"maxTokens": 2})
+    message = refused(lambda: east.converse(modelId=f"us.{HAIKU}", messages=[user("Hi")]))
+    assert f"on resource: arn:aws:bedrock:us-west-2::foundation-model/{HAIKU} because" in message
 
 
 def test_an_explicit_deny_is_said_so(governed: Server) -> None:

@@ -52,6 +52,10 @@ class ModelRef:
     )
     context_window: int | None = None
     max_output_tokens: int | None = None
+    # The foundation-model ARNs a call reaches, which IAM authorizes: the model in this Region, or
+    # every one a cross-Region profile lists (each destination Region; a global profile's
+    # Region-less ARN too).
+    model_arns: tuple[str, ...] = field(default=(), compare=False, hash=False)
 
     def names(self) -> list[str]:
         """Every name the request can be routed by: as sent, model id, profile id, profile ARN."""
@@ -115,6 +119,9 @@ class Catalog:
             capabilities=MappingProxyType(dict(model.converse)),
             context_window=model.context_window,
             max_output_tokens=model.max_output_tokens,
+            model_arns=tuple(m["modelArn"] for m in self._profile_dict(profile)["models"])
+            if profile
+            else (foundation_model_arn(self.region, model.model_id),),
         )
 
     def _application(self, identifier: str) -> tuple[str, str] | None:

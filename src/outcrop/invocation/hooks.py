@@ -36,7 +36,7 @@ class AccessRequest:
     identity: Identity
     operation: str
     action: str
-    resources: tuple[str, ...]  # the profile ARN (if any), then the foundation-model ARN
+    resources: tuple[str, ...]  # the profile ARN (if any), then the foundation-model ARNs it reaches
     ref: ModelRef | None  # None: the model id names nothing known (its ARN is the one resource)
 
 

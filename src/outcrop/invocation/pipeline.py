@@ -143,8 +143,8 @@ class _Steps:
 
     async def authorize(self, ref: ModelRef) -> None:
         call = self.invocation
-        model_arn = foundation_model_arn(self.services.settings.region, ref.model_id)
-        resources = (ref.profile_arn, model_arn) if ref.profile_arn else (model_arn,)
+        models = ref.model_arns or (foundation_model_arn(self.services.settings.region, ref.model_id),)
+        resources = (ref.profile_arn, *models) if ref.profile_arn else models
         await self.hooks.authorize(
             AccessRequest(call.identity, call.operation, ACTIONS[call.operation], resources, ref)
         )
