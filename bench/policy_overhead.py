@@ -1,6 +1,7 @@
-"""What identity-based policies cost per request: the evaluator alone (microseconds per decision),
-and a signed CountTokens request by an identity with policies against one by a key outside any
-identity (no policy evaluated), on the same server in the same run.
+"""What identity-based policies and quotas cost per request: the evaluator alone (microseconds per
+decision), the quota service alone (microseconds to admit and settle an invocation under three
+matching quotas), and a signed CountTokens request by an identity with policies against one by a
+key outside any identity (no policy evaluated), on the same server in the same run.
 
 Run: .venv/bin/python bench/policy_overhead.py [--requests 300]
 """
@@ -63,6 +64,40 @@ def evaluator(n: int) -> float:
     return (time.perf_counter() - started) / n * 1e6
 
 
+def quota_admission(n: int) -> float:
+    """Microseconds to admit and settle one invocation under three matching quotas (requests and
+    tokens per minute, tokens per day, per identity)."""
+    import asyncio
+    import datetime as dt
+
+    from outcrop.auth import Identity
+    from outcrop.catalog import Catalog
+    from outcrop.config import QuotaRule, Settings
+    from outcrop.invocation.hooks import AdmissionRequest
+    from outcrop.invocation.record import InvocationRecord
+    from outcrop.quotas.service import Quotas
+
+    rules = [
+        QuotaRule(models=["anthropic.*"], requests_per_minute=10**9, tokens_per_minute=10**12),
+        QuotaRule(models=[MODEL], tokens_per_day=10**15),
+        QuotaRule(models=["*"], per_identity=True, requests_per_minute=10**9),
+    ]
+    quotas = Quotas(Settings(quotas=rules))
+    ref = Catalog(REGION, "123456789012").resolve(MODEL)
+    who = Identity("sigv4", "k", None)
+
+    async def run() -> float:
+        started = time.perf_counter()
+        for i in range(n):
+            await quotas(AdmissionRequest(str(i), "api", who, "Converse", ref, "m", 500, 1000))
+            record = InvocationRecord(str(i), "Converse", who, "api", MODEL, dt.datetime.now(dt.UTC),
+                                      input_tokens=500, output_tokens=200)  # fmt: skip
+            await quotas.settle(record)
+        return (time.perf_counter() - started) / n * 1e6
+
+    return asyncio.run(run())
+
+
 def client(url: str, key: tuple[str, str]) -> Any:
     return boto3.client("bedrock-runtime", endpoint_url=url, region_name=REGION, aws_access_key_id=key[0],
                         aws_secret_access_key=key[1], config=Config(retries={"max_attempts": 1}))  # fmt: skip
@@ -85,6 +120,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
     print(f"evaluator: {evaluator(100_000):.2f} µs per decision (3 statements, one with a condition)")
+    print(f"quotas: {quota_admission(50_000):.2f} µs to admit and settle an invocation (3 matching quotas)")
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "outcrop.toml"
         config.write_text(

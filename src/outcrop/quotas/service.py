@@ -72,8 +72,18 @@ class Quotas:
         self.clock = clock
         self.allowances: dict[Scope, Allowance] = {}
         self.reserved: dict[str, Reservation] = {}
+        self._matched: dict[tuple[str | None, ...], list[tuple[int, QuotaRule, Scope]]] = {}
 
     def _scopes(self, request: AdmissionRequest) -> list[tuple[int, QuotaRule, Scope]]:
+        """The allowances an invocation draws on (worked out once per model, profile and caller)."""
+        ref = request.ref
+        key = (ref.model_id, ref.profile_id, ref.profile_arn, request.identity.user)
+        known = self._matched.get(key)
+        if known is None:
+            known = self._matched[key] = self._match(request)
+        return known
+
+    def _match(self, request: AdmissionRequest) -> list[tuple[int, QuotaRule, Scope]]:
         ref = request.ref
         user = request.identity.user or "root"
         out = []
