@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import re
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import REGION, Server, make_client, start_server, stop_server, user
+from conftest import BIN, REGION, Server, make_client, start_server, stop_server, user
 from outcrop.auth import Identity
 from outcrop.catalog import Catalog
 from outcrop.config import QuotaRule, Settings
@@ -193,6 +195,17 @@ def test_requests_per_minute(limited: Server) -> None:
     # A stream is refused before it starts: a plain 429, not an event in the stream.
     assert throttled(lambda: runtime.converse_stream(modelId=LLAMA, messages=[user("Hi")]))
     say(runtime, "meta.llama3-70b-instruct-v1:0")  # another model: no quota
+    # The AWS CLI says it as it says AWS's.
+    done = subprocess.run(
+        [str(BIN / "aws"), "bedrock-runtime", "converse", "--model-id", LLAMA, "--messages",
+         json.dumps([user("Hi")]), "--endpoint-url", limited.url],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": ROOT[0], "AWS_SECRET_ACCESS_KEY": ROOT[1],
+             "AWS_DEFAULT_REGION": REGION, "AWS_MAX_ATTEMPTS": "1"},
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "An error occurred (ThrottlingException) when calling the Converse operation" in done.stderr
+    assert "Too many requests, please wait before trying again." in done.stderr
 
 
 def test_tokens_per_day(limited: Server) -> None:
