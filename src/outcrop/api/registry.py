@@ -56,7 +56,14 @@ def operation(name: str) -> Callable[[Handler], Handler]:
 
 def load_handlers() -> dict[str, Handler]:
     """Import every API module so their handlers register."""
-    from .control import batch_jobs, foundation_models, guardrails, inference_profiles, tags  # noqa: F401
+    from .control import (  # noqa: F401
+        batch_jobs,
+        foundation_models,
+        guardrails,
+        inference_profiles,
+        invocation_logging,
+        tags,
+    )
     from .runtime import apply_guardrail, async_invoke, inference  # noqa: F401
 
     return HANDLERS

@@ -22,6 +22,7 @@ from ..api.registry import Call, Reply, StreamReply, load_handlers
 from ..auth import authenticate
 from ..engines.errors import SHUTTING_DOWN, EngineError
 from ..invocation.errors import aws_error
+from ..metrics.service import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ..protocol import eventstream
 from ..protocol.errors import (
     TOO_DEEP,
@@ -53,6 +54,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 HEALTH_PATH = "/_outcrop/health"
 USAGE_PATH = "/_outcrop/usage"
 QUOTAS_PATH = "/_outcrop/quotas"
+METRICS_PATH = "/metrics"  # Prometheus's default scrape path
 
 
 class OutcropApp:
@@ -109,7 +111,7 @@ class OutcropApp:
             if scope["path"] == HEALTH_PATH:
                 status = await self._health(send, request_id)
                 return
-            if scope["path"] in (USAGE_PATH, QUOTAS_PATH):
+            if scope["path"] in (USAGE_PATH, QUOTAS_PATH, METRICS_PATH):
                 if not self.services.settings.open_mode:  # usage is the account's business
                     authenticate(
                         self.services.settings, method=scope["method"], scheme=scope.get("scheme", "http"),
@@ -206,6 +208,7 @@ class OutcropApp:
                 "models": engines,
                 "s3_endpoint": jobs.pop("s3_endpoint"),
                 "jobs": jobs,
+                "invocation_logs": self.services.invocation_logs.health(),
             }
         ).encode()
         status = 200 if ready else 503
@@ -246,6 +249,10 @@ class OutcropApp:
     async def _account_report(self, send: Send, path: str, request_id: str) -> int:
         """Usage attributed to each application inference profile (invocations and tokens), or
         what is left of each quota allowance in use."""
+        if path == METRICS_PATH:
+            await _start(send, 200, [("content-type", METRICS_CONTENT_TYPE)], request_id)
+            await send({"type": "http.response.body", "body": self.services.metrics.exposition()})
+            return 200
         if path == USAGE_PATH:
             report: dict[str, Any] = {"applicationInferenceProfiles": self.services.profiles.usage()}
         else:

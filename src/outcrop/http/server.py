@@ -236,6 +236,7 @@ async def run(settings: Settings) -> None:
     )
     loader = asyncio.ensure_future(_load_models(services))
     jobs = asyncio.ensure_future(services.jobs.start())  # S3 and unfinished jobs, in the background
+    delivery = asyncio.ensure_future(services.invocation_logs.run())  # invocation logs, every few seconds
     done, _ = await asyncio.wait({serving, loader}, return_when=asyncio.FIRST_COMPLETED)
     failed = loader in done and loader.exception() is not None
     if failed:
@@ -249,6 +250,8 @@ async def run(settings: Settings) -> None:
         loader.cancel()
     if not jobs.done():
         jobs.cancel()
+    delivery.cancel()
+    await services.invocation_logs.close()  # what was spooled, delivered if S3 still answers
     if stopping.timer is not None:
         stopping.timer.cancel()
     services.close()

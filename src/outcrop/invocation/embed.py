@@ -32,6 +32,11 @@ async def embed(call: Invocation, ref: ModelRef, recorder: Recorder, hooks: Hook
     )
     embedded = await engine.embed(request.texts, request.dimensions)
     body = json.dumps(embeddings.render(request, embedded)).encode()
+    recorder.price()
     await recorder.finish(response=body)
-    headers = [*token_headers(tokens, recorder.ms()), (EMBEDDING_MODEL_HEADER, engine.name)]
+    headers = [
+        *token_headers(tokens, recorder.ms()),
+        (EMBEDDING_MODEL_HEADER, engine.name),
+        *recorder.cost_headers(),
+    ]
     return Answered({"body": body, "contentType": "application/json"}, headers)

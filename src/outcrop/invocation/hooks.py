@@ -55,6 +55,7 @@ class AdmissionRequest:
 AccessCheck = Callable[[AccessRequest], Awaitable[None]]
 Admission = Callable[[AdmissionRequest], Awaitable[None]]
 CompletionHook = Callable[[InvocationRecord], Awaitable[None] | None]
+Pricing = Callable[[InvocationRecord], float | None]
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Hooks:
     access: list[AccessCheck] = field(default_factory=list)  # in order; none: allow all
     admission: list[Admission] = field(default_factory=list)
     completion: list[CompletionHook] = field(default_factory=list)
+    pricing: Pricing | None = None  # an invocation's estimated cost, once its usage is known
 
     def on_completion(self, hook: CompletionHook) -> None:
         self.completion.append(hook)

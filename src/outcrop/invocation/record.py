@@ -29,12 +29,14 @@ class InvocationRecord:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    estimated_cost_usd: float | None = None  # on Bedrock's on-demand prices (catalog/prices.py)
     tokens_read: int | None = None  # what the served model read, when the request was fitted
     latency_ms: int = 0
     first_token_ms: int | None = None
     stop_reason: str | None = None
     guardrail_action: str | None = None  # INTERVENED | NONE, when a guardrail was applied
     error_code: str | None = None  # the AWS error code the caller got
+    error_status: int | None = None  # and its HTTP status
     error_message: str | None = None
     cancelled: bool = False  # the caller went away before the answer ended
     request: Any = None  # the InvokeModel body (bytes) or Converse's input members, as sent

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..catalog.prices import COST_HEADER, header_value
 from ..conversation import AnswerEvent, Finished, ReasoningDelta, TextDelta, ToolUseStart
 from ..engines.errors import EngineError
 from ..formats.codec import Metrics, metrics_of
@@ -63,6 +64,15 @@ class Recorder:
         record.cache_read_tokens = done.cache_read_tokens
         record.cache_write_tokens = done.cache_write_tokens
         record.stop_reason = done.stop_reason
+        self.price()
+
+    def price(self) -> None:
+        if self.hooks.pricing is not None:
+            self.record.estimated_cost_usd = self.hooks.pricing(self.record)
+
+    def cost_headers(self) -> list[tuple[str, str]]:
+        cost = self.record.estimated_cost_usd
+        return [] if cost is None else [(COST_HEADER, header_value(cost))]
 
     async def finish(self, *, response: Any, cancelled: bool = False) -> None:
         """Hand the record to the completion hooks (once; later calls do nothing)."""
@@ -77,6 +87,7 @@ class Recorder:
 
     async def fail(self, error: BedrockError, *, response: Any = None) -> None:
         self.record.error_code = error.code
+        self.record.error_status = error.status
         self.record.error_message = error.message
         await self.finish(response=response)
 

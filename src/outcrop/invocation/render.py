@@ -99,6 +99,7 @@ async def render_answer(
     headers = [
         *prepared.codec.headers(done, recorder.ms(), action),
         *(generation.headers() if generation else []),
+        *recorder.cost_headers(),
     ]
     await recorder.finish(response=data.get("body", data))
     return Answered(data, headers)

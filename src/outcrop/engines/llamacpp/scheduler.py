@@ -189,6 +189,9 @@ class Scheduler:
         self.active: list[_Sequence] = []
         self.waiting: collections.deque[_Waiting] = collections.deque()
         self.preemptions = 0
+        # Prompt tokens of admitted requests, and those whose KV was reused from a cached prefix.
+        self.prompt_tokens = 0
+        self.reused_tokens = 0
         self.refused_batches = 0  # llama_decode found no room where the accounting saw some
         self._piece = ctypes.create_string_buffer(256)
         self._generating = False  # what ``cores`` was last told
@@ -317,6 +320,8 @@ class Scheduler:
             self._truncate(slot, reused)
         if seq is None:
             seq = self._new_sequence(job, reused)
+            self.prompt_tokens += len(tokens)
+            self.reused_tokens += reused
         seq.slot = slot
         seq.pending = list(tokens[reused:])
         slot.active = seq
@@ -594,5 +599,7 @@ class Scheduler:
             "active_sequences": len(self.active),
             "waiting": len(self.waiting),
             "preemptions": self.preemptions,
+            "prompt_tokens": self.prompt_tokens,
+            "reused_prompt_tokens": self.reused_tokens,
             "refused_batches": self.refused_batches,
         }

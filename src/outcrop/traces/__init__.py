@@ -1,0 +1,1 @@
+"""OpenTelemetry traces of invocations (docs/observability.md)."""
