@@ -17,18 +17,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import Server, free_port, make_client, start_server, stop_server, user
+from conftest import REGION, Server, free_port, make_client, start_server, stop_server, user
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 PROFILE = f"us.{HAIKU}"
+NOVA = "amazon.nova-lite-v1:0"
 
 
 def scrape(server: Server) -> str:
     with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
-        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert response.headers["Content-Type"].startswith("text/plain; version=")
         return str(response.read().decode())
 
 
@@ -63,7 +66,7 @@ def test_bedrock_metrics_count_as_cloudwatch_does(server: Server) -> None:
     expected = (usage["inputTokens"] * 0.00025 + usage["outputTokens"] * 0.00125) / 1000
     cost = float(answer["ResponseMetadata"]["HTTPHeaders"]["x-outcrop-estimated-cost-usd"])
     assert abs(cost - expected) < 1e-9
-    model = {"ModelId": PROFILE, "Identity": "anonymous"}
+    model = {"ModelId": PROFILE, "Identity": "root"}  # signed with a key outside any identity
     assert grew("bedrock_Invocations_total", **model) == 2
     assert grew("bedrock_Invocations_total", ModelId=HAIKU) == 0  # CountTokens
     assert grew("bedrock_InputTokenCount_total", **model) == 2 * answer["usage"]["inputTokens"]
@@ -83,18 +86,23 @@ def test_throttles_and_client_errors_are_counted_apart(tmp_path: Path) -> None:
     (tmp_path / "outcrop.toml").write_text(f'[[quotas]]\nmodels = ["{HAIKU}"]\nrequests_per_minute = 1\n')
     srv = start_server(tmp_path, "metered", args=["--config", str(tmp_path / "outcrop.toml")])
     try:
-        runtime = make_client("bedrock-runtime", srv.url, validate=False)
+        runtime = boto3.client(
+            "bedrock-runtime", endpoint_url=srv.url, region_name=REGION, aws_access_key_id="k",
+            aws_secret_access_key="s", config=Config(retries={"total_max_attempts": 1}),
+        )  # one attempt: botocore takes max_attempts as retries  # fmt: skip
         runtime.converse(modelId=HAIKU, messages=[user("Hi")], inferenceConfig={"maxTokens": 1})
         with pytest.raises(ClientError):
             runtime.converse(modelId=HAIKU, messages=[user("Hi")], inferenceConfig={"maxTokens": 1})
-        with pytest.raises(ClientError):
-            runtime.converse(modelId=HAIKU, messages=[{"role": "assistant", "content": [{"text": "x"}]}])
+        with pytest.raises(ClientError):  # invalid input, on a model without a quota
+            runtime.converse(modelId=NOVA, messages=[{"role": "assistant", "content": [{"text": "x"}]}])
         text = scrape(srv)
     finally:
         stop_server(srv)
     assert sample(text, "bedrock_Invocations_total", ModelId=HAIKU) == 1
     assert sample(text, "bedrock_InvocationThrottles_total", ModelId=HAIKU) == 1
-    assert sample(text, "bedrock_InvocationClientErrors_total", ModelId=HAIKU) == 1
+    assert sample(text, "bedrock_InvocationClientErrors_total", ModelId=HAIKU) == 0
+    assert sample(text, "bedrock_InvocationClientErrors_total", ModelId=NOVA) == 1
+    assert sample(text, "bedrock_Invocations_total", ModelId=NOVA) == 0  # refused as invalid input
     assert sample(text, "bedrock_InvocationServerErrors_total", ModelId=HAIKU) == 0
 
 

@@ -14,7 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
     from ..services import Services
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+disable_created_metrics()  # no `_created` series beside every counter: noise for Prometheus users
 
 
 class _Engines(Collector):
