@@ -38,25 +38,22 @@ def identity_arn(record: InvocationRecord, settings: Settings) -> str:
     return f"arn:aws:iam::{settings.account_id}:root"
 
 
-def _jsonable(value: Any) -> Any:
-    """Parsed members as JSON: blobs as base64, as they travel."""
+def blob(value: Any) -> str:
+    """``json.dumps``' fallback: blobs in parsed members (image bytes) as base64, as they travel."""
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _body(raw: Any) -> Any:
-    """An InvokeModel body (bytes) as JSON, or members as they are."""
+    """An InvokeModel body (bytes) as JSON, or members as they are (blobs are encoded when the
+    record is written: ``blob``)."""
     if isinstance(raw, bytes | bytearray):
         try:
             return json.loads(raw)
         except ValueError:
             return {"body": base64.b64encode(raw).decode()}  # not JSON: kept, base64
-    return _jsonable(raw)
+    return raw
 
 
 def _without_binary(value: Any) -> Any:
@@ -200,7 +197,7 @@ async def split_large(
         section = record.get(part)
         if not isinstance(section, dict) or body_key not in section:
             continue
-        data = json.dumps(section[body_key], separators=(",", ":")).encode()
+        data = json.dumps(section[body_key], separators=(",", ":"), default=blob).encode()
         if len(data) <= INLINE_LIMIT:
             continue
         key = to.key(

@@ -4,8 +4,9 @@ the spool every ``flush_seconds``: to S3 as gzipped JSON-lines files under AWS's
 the local CloudWatch sink (one JSON-lines file per log group). A destination that is down keeps
 its records in the spool and is retried at the next flush; a restart delivers what was left.
 
-Logging never fails an invocation: the hook only spools (a SQLite insert), and a failure there
-is logged, never felt by the caller.
+Logging never slows or fails an invocation: the hook builds the record and hands it to a worker
+thread that commits it to the spool within milliseconds; a failure there is logged, never felt by
+the caller.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import gzip
 import json
 import logging
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +27,7 @@ from ..invocation.record import InvocationRecord
 from ..jobs.objects import S3Problem
 from ..store.invocation_logs import InvocationLogStore, Spooled, open_store
 from .config import LoggingConfig, S3Destination
-from .records import LOGGED_OPERATIONS, log_record, split_large
+from .records import LOGGED_OPERATIONS, blob, log_record, split_large
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -53,6 +55,10 @@ class InvocationLogging:
         self.failures = {S3: 0, CLOUDWATCH: 0}
         self.last_problem: str | None = None
         self._wake = asyncio.Event()
+        self._pending: list[tuple[InvocationRecord, LoggingConfig]] = []  # not yet in the spool
+        self._pending_lock = threading.Lock()
+        self._writing = False
+        self._tasks: set[asyncio.Task[None]] = set()
         doc = self.store.config() if self._exists() else None
         if doc is not None:
             self.config = LoggingConfig.of(doc)
@@ -83,24 +89,57 @@ class InvocationLogging:
     # The completion hook.
 
     def observe(self, record: InvocationRecord) -> None:
+        """The completion hook: the record is handed over (built and spooled by a worker thread,
+        so no invocation waits for JSON or the disk; a commit takes ~0.15 ms here)."""
         config = self.config
         if config is None or record.operation not in LOGGED_OPERATIONS:
             return
+        with self._pending_lock:
+            self._pending.append((record, config))
+            if self._writing:
+                return
+            self._writing = True
         try:
-            entry = log_record(record, self.settings, config)
-            when = record.started_at.timestamp() + record.latency_ms / 1000
-            # Each spooled record says where it goes, so a configuration changed in between does
-            # not send it elsewhere.
-            entries = []
-            if config.s3 is not None:
-                entries.append((S3, when, {"to": config.doc["s3Config"], "record": entry}))
-            if config.cloudwatch is not None:
-                cw = config.doc["cloudWatchConfig"]
-                route = {"logGroupName": cw["logGroupName"], "large": cw.get("largeDataDeliveryS3Config")}
-                entries.append((CLOUDWATCH, when, {"to": route, "record": entry}))
-            self.store.spool(entries)
-        except Exception:
-            log.exception("could not spool the invocation log record of %s", record.request_id)
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a script): write now
+            self._write_pending()
+            return
+        task = loop.create_task(asyncio.to_thread(self._write_pending))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _entries(self, record: InvocationRecord, config: LoggingConfig) -> list[tuple[str, float, str]]:
+        """The spool's rows for one invocation: one per destination, each saying where it goes (so a
+        configuration changed in between does not send it elsewhere)."""
+        entry = json.dumps(log_record(record, self.settings, config), separators=(",", ":"), default=blob)
+        when = record.started_at.timestamp() + record.latency_ms / 1000
+        rows = []
+        if config.s3 is not None:
+            rows.append((S3, when, f'{{"to":{json.dumps(config.doc["s3Config"])},"record":{entry}}}'))
+        if config.cloudwatch is not None:
+            cw = config.doc["cloudWatchConfig"]
+            route = {"logGroupName": cw["logGroupName"], "large": cw.get("largeDataDeliveryS3Config")}
+            rows.append((CLOUDWATCH, when, f'{{"to":{json.dumps(route)},"record":{entry}}}'))
+        return rows
+
+    def _write_pending(self) -> None:
+        """The worker: whatever has been handed over, in one transaction, until nothing is left."""
+        while True:
+            with self._pending_lock:
+                handed, self._pending = self._pending, []
+                if not handed:
+                    self._writing = False
+                    return
+            rows = []
+            for record, config in handed:
+                try:
+                    rows += self._entries(record, config)
+                except Exception:
+                    log.exception("could not build the invocation log record of %s", record.request_id)
+            try:
+                self.store.spool(rows)
+            except Exception:
+                log.exception("could not spool %d invocation log record(s)", len(rows))
 
     # Delivery.
 
@@ -117,6 +156,7 @@ class InvocationLogging:
         self._wake.set()
 
     async def flush(self) -> None:
+        await asyncio.to_thread(self._spooled)
         if not self._exists():
             return
         await self._deliver(S3)
@@ -187,6 +227,20 @@ class InvocationLogging:
             lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for _, r in entries)
             await asyncio.to_thread(_append, path, lines)
             self._done(CLOUDWATCH, [seq for seq, _ in entries])
+
+    def _spooled(self) -> None:
+        """Until every record built so far is in the spool."""
+        while True:
+            with self._pending_lock:
+                if not self._pending and not self._writing:
+                    return
+                idle = not self._writing
+                if idle:
+                    self._writing = True
+            if idle:
+                self._write_pending()
+            else:
+                time.sleep(0.005)
 
     def health(self) -> dict[str, Any]:
         out: dict[str, Any] = {"enabled": self.config is not None}

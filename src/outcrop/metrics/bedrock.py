@@ -17,6 +17,8 @@ and ``EstimatedTPMQuotaUsage`` for successful calls; ``TimeToFirstToken`` for st
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ..invocation.record import InvocationRecord
@@ -31,6 +33,8 @@ LATENCY_BUCKETS = (50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 
 
 class BedrockMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._children: dict[tuple[str, str, str], dict[str, Any]] = {}
+
         def counter(name: str, doc: str) -> Counter:
             return Counter(f"bedrock_{name}", doc, LABELS, registry=registry)
 
@@ -66,33 +70,44 @@ class BedrockMetrics:
         self.latency = histogram("InvocationLatency", "Time from request to the last byte of the answer.")
         self.first_token = histogram("TimeToFirstToken", "Time from request to the first generated token.")
 
+    def _series(self, labels: tuple[str, str, str]) -> dict[str, Any]:
+        """Every metric's series for one label set, looked up once (labels() costs microseconds)."""
+        series = self._children.get(labels)
+        if series is None:
+            series = self._children[labels] = {
+                name: getattr(self, name).labels(*labels)
+                for name in (
+                    "invocations", "client_errors", "server_errors", "throttles", "input_tokens",
+                    "output_tokens", "cache_read", "cache_write", "tpm_usage", "cost", "latency",
+                    "first_token",
+                )
+            }  # fmt: skip
+        return series
+
     def observe(self, record: InvocationRecord) -> None:
         """The completion hook."""
         if record.operation not in LOGGED_OPERATIONS:
             return
-        labels = (
-            record.model_id,
-            record.profile_arn or "",
-            record.identity.user or ("anonymous" if record.identity.kind == "anonymous" else "root"),
-        )
+        user = record.identity.user or ("anonymous" if record.identity.kind == "anonymous" else "root")
+        series = self._series((record.model_id, record.profile_arn or "", user))
         if record.error_code == "ThrottlingException":
-            self.throttles.labels(*labels).inc()
+            series["throttles"].inc()
             return
         if record.error_code != "ValidationException":
-            self.invocations.labels(*labels).inc()
+            series["invocations"].inc()
         if record.error_code is not None:
             server = (record.error_status or 500) >= 500
-            (self.server_errors if server else self.client_errors).labels(*labels).inc()
+            series["server_errors" if server else "client_errors"].inc()
             return
-        self.input_tokens.labels(*labels).inc(record.input_tokens)
-        self.output_tokens.labels(*labels).inc(record.output_tokens)
-        self.cache_read.labels(*labels).inc(record.cache_read_tokens)
-        self.cache_write.labels(*labels).inc(record.cache_write_tokens)
+        series["input_tokens"].inc(record.input_tokens)
+        series["output_tokens"].inc(record.output_tokens)
+        series["cache_read"].inc(record.cache_read_tokens)
+        series["cache_write"].inc(record.cache_write_tokens)
         weight = output_weight(record.resolved_model_id or record.model_id)
         used = record.input_tokens + record.cache_write_tokens + record.output_tokens * weight
-        self.tpm_usage.labels(*labels).inc(used)
+        series["tpm_usage"].inc(used)
         if record.estimated_cost_usd is not None:
-            self.cost.labels(*labels).inc(record.estimated_cost_usd)
-        self.latency.labels(*labels).observe(record.latency_ms)
+            series["cost"].inc(record.estimated_cost_usd)
+        series["latency"].observe(record.latency_ms)
         if record.first_token_ms is not None and record.operation in STREAMS:
-            self.first_token.labels(*labels).observe(record.first_token_ms)
+            series["first_token"].observe(record.first_token_ms)

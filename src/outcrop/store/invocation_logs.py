@@ -3,13 +3,14 @@ as one per account and Region on AWS) and the spool of log records not yet deliv
 
 A record is spooled when its invocation ends and deleted only once its destination has it, so a
 destination that is down (S3 stopped, a full disk) delays records but loses none, across restarts
-too.
+and crashes of the process too.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .sqlite import SqliteStore, open_once
@@ -39,6 +40,13 @@ class Spooled:
 class InvocationLogStore(SqliteStore):
     SCHEMA = SCHEMA
 
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        # Spooling is on every invocation's path: in WAL mode, NORMAL commits without waiting for
+        # the disk (about 1 ms a record on this machine, 30x less without), and a committed record
+        # still survives the process being killed; only a power cut can lose the last ones.
+        self._db.execute("PRAGMA synchronous = NORMAL")
+
     def config(self) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute("SELECT doc FROM logging_config WHERE id = 1").fetchone()
@@ -55,9 +63,9 @@ class InvocationLogStore(SqliteStore):
                     (json.dumps(doc),),
                 )
 
-    def spool(self, entries: list[tuple[str, float, dict[str, Any]]]) -> None:
-        """Keep records until delivered: (destination, time, record) each."""
-        rows = [(d, t, json.dumps(r, separators=(",", ":"))) for d, t, r in entries]
+    def spool(self, entries: list[tuple[str, float, str]]) -> None:
+        """Keep records until delivered: (destination, time, the record as JSON) each."""
+        rows = entries
         with self._lock:
             self._db.executemany(
                 "INSERT INTO log_spool (destination, created, record) VALUES (?, ?, ?)", rows
