@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,10 @@ def test_every_logged_operation_reaches_s3_and_the_local_sink(logged: Server) ->
         env={**os.environ, "OUTCROP_STATE_DIR": str(logged.log_path.parent / "logs-state")},
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
+    with urllib.request.urlopen(f"{logged.url}/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    assert re.search(r"^bedrock_ModelInvocationLogsS3DeliverySuccess_total ([1-9]\d*)\.0$", metrics, re.M)
+    assert re.search(r"^bedrock_ModelInvocationLogsCloudWatchDeliverySuccess_total [1-9]", metrics, re.M)
     assert ids["converse"] in shown.stdout and "ValidationException" in shown.stdout
     assert "Converse" in shown.stdout and f"us.{HAIKU}" in shown.stdout
 

@@ -173,7 +173,7 @@ class InvocationLogging:
                 else:
                     await self._to_sink(batch)
             except (S3Problem, OSError) as exc:
-                self.failures[destination] += 1
+                self.failures[destination] += len(batch)
                 problem = f"invocation logs for {destination} not delivered yet ({len(batch)} waiting): {exc}"
                 if problem != self.last_problem:
                     log.warning(

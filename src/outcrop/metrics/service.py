@@ -102,6 +102,29 @@ class _Jobs(Collector):
         yield family
 
 
+class _LogDelivery(Collector):
+    """Bedrock's log-delivery metrics: each delivery of invocation log records, by destination."""
+
+    NAMES = {"s3": "S3", "cloudwatch": "CloudWatch"}
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[Metric]:
+        logs = self.services.invocation_logs
+        for destination, name in self.NAMES.items():
+            for outcome, counts in (("Success", logs.delivered), ("Failure", logs.failures)):
+                family = CounterMetricFamily(
+                    f"bedrock_ModelInvocationLogs{name}Delivery{outcome}",
+                    f"Model invocation log records delivered to {name} ({outcome.lower()}: records "
+                    "in a delivery that failed, counted at each attempt)."
+                    if outcome == "Failure"
+                    else f"Model invocation log records delivered to {name}.",
+                )
+                family.add_metric([], float(counts[destination]))
+                yield family
+
+
 class Metrics:
     def __init__(self, services: Services) -> None:
         self.registry = CollectorRegistry()
@@ -114,6 +137,7 @@ class Metrics:
         )
         self.registry.register(_Engines(services))
         self.registry.register(_Jobs(services))
+        self.registry.register(_LogDelivery(services))
 
     def observe(self, record: InvocationRecord) -> None:
         """The completion hook."""
