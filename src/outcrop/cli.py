@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
+from collections.abc import Callable
 
 from . import __version__
-from .config import ConfigError, load_settings
+from .config import ConfigError, Settings, load_settings
 
 
 def _setup_logging(level: str) -> None:
@@ -44,12 +46,26 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _models(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"outcrop: {exc}", file=sys.stderr)
-        return 2
+def _with_settings(
+    command: Callable[[argparse.Namespace, Settings], int],
+) -> Callable[[argparse.Namespace], int]:
+    """A subcommand that reads the settings (--config, then OUTCROP_*): a bad setting is said the
+    same way for all, before the command runs."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            settings = load_settings(args.config)
+        except ConfigError as exc:
+            print(f"outcrop: {exc}", file=sys.stderr)
+            return 2
+        return command(args, settings)
+
+    return run
+
+
+@_with_settings
+def _models(args: argparse.Namespace, settings: Settings) -> int:
     from .engines.llamacpp.model_files import resolve_model_path
 
     for model in settings.models:
@@ -64,12 +80,8 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _jobs(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"outcrop: {exc}", file=sys.stderr)
-        return 2
+@_with_settings
+def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from .jobs.progress import show
@@ -83,12 +95,8 @@ def _jobs(args: argparse.Namespace) -> int:
         return 1
 
 
-def _keys(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"outcrop: {exc}", file=sys.stderr)
-        return 2
+@_with_settings
+def _keys(args: argparse.Namespace, settings: Settings) -> int:
     from .auth.keys import make_key
     from .store.keys import FILENAME, KeyStore
     from .store.sqlite import open_once
@@ -133,12 +141,8 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def _logs(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"outcrop: {exc}", file=sys.stderr)
-        return 2
+@_with_settings
+def _logs(args: argparse.Namespace, settings: Settings) -> int:
     from .logs.follow import show, sinks
     from .logs.service import sink_path
 
