@@ -1,12 +1,12 @@
-"""Model invocation logging as a service: the completion hook turns each logged invocation into
-Bedrock's log record and spools it durably (store/invocation_logs.py); a background task delivers
+"""Model invocation logging as a service: each logged invocation becomes Bedrock's log record,
+spooled durably (store/invocation_logs.py); a background task delivers
 the spool every ``flush_seconds``: to S3 as gzipped JSON-lines files under AWS's key layout, and to
 the local CloudWatch sink (one JSON-lines file per log group). A destination that is down keeps
 its records in the spool and is retried at the next flush; a restart delivers what was left.
 
-Logging never slows or fails an invocation: the hook builds the record and hands it to a worker
-thread that commits it to the spool within milliseconds; a failure there is logged, never felt by
-the caller.
+Logging never slows or fails an invocation: the completion hook only hands the invocation over;
+a worker thread builds the record and commits it to the spool within milliseconds; a failure there
+is logged, never felt by the caller.
 """
 
 from __future__ import annotations
