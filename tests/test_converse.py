@@ -223,6 +223,20 @@ def test_max_tokens_zero(raw_runtime: Any) -> None:
     )
 
 
+def test_max_tokens_over_the_models_output_limit(raw_runtime: Any) -> None:
+    """Claude 3 Haiku answers at most 4,096 tokens on Bedrock; more is refused up front, in
+    Bedrock's words, for the model id and its profiles alike."""
+    for model in ("anthropic.claude-3-haiku-20240307-v1:0", "us.anthropic.claude-3-haiku-20240307-v1:0"):
+        code, status, message = error_of(
+            raw_runtime.converse, modelId=model, messages=[user("hi")], inferenceConfig={"maxTokens": 100_000}
+        )
+        assert (code, status) == ("ValidationException", 400)
+        assert message == (
+            "The maximum tokens you requested exceeds the model limit of 4096. Try again with a maximum "
+            "tokens value that is lower than 4096."
+        )
+
+
 def test_temperature_and_top_p_out_of_range_reported_together(raw_runtime: Any) -> None:
     code, _, message = error_of(
         raw_runtime.converse,

@@ -79,6 +79,13 @@ def _field(name: str, role: str) -> ValidationException:
 
 def check_converse(ref: ModelRef, params: Mapping[str, Any], *, streaming: bool = False) -> None:
     """Refuse what Bedrock's Converse refuses for this model; return when the request is fine."""
+    limit = ref.max_output_tokens
+    asked = (params.get("inferenceConfig") or {}).get("maxTokens")
+    if limit and isinstance(asked, int) and asked > limit:
+        raise ValidationException(
+            f"The maximum tokens you requested exceeds the model limit of {limit}. Try again with a "
+            f"maximum tokens value that is lower than {limit}."
+        )
     have = features(ref)
     if params.get("system") and not have.get("systemPrompts", True):
         raise ValidationException(NO_SYSTEM)
