@@ -46,10 +46,11 @@ class ScriptedModel(Engine):
     threads: int = 0
     stats: dict[str, int] = field(default_factory=lambda: {"completed": 0, "cancelled": 0, "failed": 0})
     on_submit: Callable[[Prompt], None] | None = None
+    loading: bool = False  # as an engine whose model has not finished loading
 
     @property
     def ready(self) -> bool:
-        return True
+        return not self.loading
 
     def load(self, on_stage: Any = None) -> None:
         return None

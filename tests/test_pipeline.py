@@ -19,7 +19,9 @@ from outcrop.invocation import AccessRequest, AdmissionRequest, Answered, Invoca
 from outcrop.protocol.errors import (
     AccessDeniedException,
     ModelErrorException,
+    ModelNotReadyException,
     SerializationException,
+    ServiceUnavailableException,
     ThrottlingException,
     ValidationException,
 )
@@ -284,6 +286,26 @@ def test_engine_errors_become_aws_errors(tmp_path: Path) -> None:
     with pytest.raises(ModelErrorException):
         run(svc.pipeline.call("InvokeModel", {"modelId": CLAUDE, "body": claude_body("x")}, WHO))
     assert [r.error_code for r in seen] == ["ThrottlingException", "ModelErrorException"]
+
+
+def test_a_loading_model_is_model_not_ready_where_the_service_model_says_so(tmp_path: Path) -> None:
+    """ModelNotReadyException (429, retried by the SDKs) for the four invocation operations; CountTokens,
+    whose service model does not list it, gets ServiceUnavailableException."""
+    svc, model = services(tmp_path)
+    seen = records_of(svc)
+    model.loading = True
+    with pytest.raises(ModelNotReadyException) as not_ready:
+        run(svc.pipeline.call("Converse", converse("Hi"), WHO))
+    assert not_ready.value.status == 429
+    assert not_ready.value.message.startswith("The model specified in the request is not ready to serve")
+    with pytest.raises(ModelNotReadyException):
+        run(svc.pipeline.call("InvokeModel", {"modelId": CLAUDE, "body": claude_body("x")}, WHO))
+    request = {"converse": {"messages": [{"role": "user", "content": [{"text": "Hi"}]}]}}
+    with pytest.raises(ServiceUnavailableException):
+        run(svc.pipeline.call("CountTokens", {"modelId": CLAUDE, "input": request}, WHO))
+    assert [r.error_code for r in seen] == [
+        "ModelNotReadyException", "ModelNotReadyException", "ServiceUnavailableException",
+    ]  # fmt: skip
 
 
 def test_every_family_renders_body_and_stream(tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ class Recorder:
             await self.fail(exc, response=response)
             raise
         except EngineError as exc:
-            error = aws_error(exc)
+            error = aws_error(exc, self.record.operation)
             await self.fail(error, response=response)
             raise error from None
         except asyncio.CancelledError:
