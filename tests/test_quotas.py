@@ -255,7 +255,7 @@ def test_a_burst_just_over_the_quota_is_absorbed_by_retries_and_overload_is_not(
     limited: Server, mode: str, model: str
 ) -> None:
     """60,000 tokens a minute (1,000 a second): one request takes nearly all of it, the next
-    needs about two seconds of refill, which boto3's retries (six attempts, as users set them for
+    needs about two seconds of refill, which boto3's retries (max_attempts=6, as users set it for
     Bedrock) wait out; a request that needs most of a minute gives up as AWS's would."""
     plain = client(limited)
     drain, medium = sized(plain, model, 59_000), sized(plain, model, 3_000)
