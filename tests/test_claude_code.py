@@ -30,9 +30,19 @@ pytestmark = pytest.mark.skipif(
 
 
 def claude(
-    server: Server, tmp_path: Path, prompt: str, model: str, seconds: float = RUN_SECONDS, **env: str
+    server: Server,
+    tmp_path: Path,
+    prompt: str,
+    model: str,
+    seconds: float = RUN_SECONDS,
+    *,
+    rambling_ok: bool = False,
+    **env: str,
 ) -> tuple[dict[str, Any], float]:
-    """Run one `claude -p … --output-format json` turn; returns its JSON result and wall time."""
+    """Run one `claude -p … --output-format json` turn; returns its JSON result and wall time.
+    ``rambling_ok``: a run the 135M model ends by writing past Claude Code's output cap ("Claude's
+    response exceeded the 1500 output token maximum", exit 1) still counts, for tests about what
+    reaches the server rather than the answer."""
     home = tmp_path / "home"
     work = tmp_path / "work"
     home.mkdir(exist_ok=True)
@@ -71,10 +81,12 @@ def claude(
         timeout=seconds,
     )
     elapsed = time.perf_counter() - started
-    assert done.returncode == 0, (
+    lines = done.stdout.strip().splitlines()
+    result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    rambled = rambling_ok and result.get("api_error") == "max_output_tokens"
+    assert done.returncode == 0 or rambled, (
         f"claude exited {done.returncode}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
     )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"claude -p with {model}: {elapsed:.1f} s, result {result.get('result')!r}")
     return result, elapsed
 
@@ -91,6 +103,14 @@ def check_answer(result: dict[str, Any], model: str) -> None:
         > 8192
     )
     assert usage["outputTokens"] > 0
+
+
+def answered(result: dict[str, Any], model: str) -> None:
+    """The conversation went through ``model`` and the model answered (the answer's length is the
+    135M model's business: a run it ended by rambling past the cap counts)."""
+    assert result["modelUsage"][model]["outputTokens"] > 0
+    assert result["is_error"] is False or result.get("api_error") == "max_output_tokens", result
+    assert result.get("api_error_status") is None  # no HTTP error ended it
 
 
 def access_lines(server: Server, since: int) -> list[str]:
@@ -205,12 +225,12 @@ def test_claude_code_under_a_profiles_only_policy(tmp_path: Path) -> None:
         )["inferenceProfileArn"]
         mark = len(srv.log().splitlines())
         result, _ = claude(
-            srv, tmp_path, "Name a colour.", arn, SLOW_RUN_SECONDS, **dev,
+            srv, tmp_path, "Name a colour.", arn, SLOW_RUN_SECONDS, rambling_ok=True, **dev,
             ANTHROPIC_SMALL_FAST_MODEL="",  # not set, as in the pitfall
             # No thinking (an ARN hides the model, so Claude Code would ask it to think).
             MAX_THINKING_TOKENS="0",
         )  # fmt: skip
-        check_answer(result, arn)
+        answered(result, arn)
         lines = access_lines(srv, mark)
         streams = [line for line in lines if "InvokeModelWithResponseStream" in line]
         assert streams and all(
@@ -238,12 +258,12 @@ def test_claude_code_under_a_profiles_only_policy(tmp_path: Path) -> None:
 
         mark = len(srv.log().splitlines())
         result, _ = claude(
-            srv, tmp_path, "Name a colour.", arn, SLOW_RUN_SECONDS, **dev,
+            srv, tmp_path, "Name a colour.", arn, SLOW_RUN_SECONDS, rambling_ok=True, **dev,
             ANTHROPIC_DEFAULT_HAIKU_MODEL=arn, ANTHROPIC_SMALL_FAST_MODEL=arn,
             ANTHROPIC_DEFAULT_SONNET_MODEL=arn, ANTHROPIC_DEFAULT_OPUS_MODEL=arn,
             MAX_THINKING_TOKENS="0",
         )  # fmt: skip
-        check_answer(result, arn)
+        answered(result, arn)
         lines = [line for line in access_lines(srv, mark) if "/model/" in line]
         assert lines and all("-> 200" in line for line in lines), lines
         # Both runs' conversations were attributed to the team's profile (what profiles are for).
