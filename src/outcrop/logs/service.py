@@ -156,8 +156,9 @@ class InvocationLogging:
         self._wake.set()
 
     async def flush(self) -> None:
-        await asyncio.to_thread(self._spooled)
-        if not self._exists():
+        if self._pending or self._writing:  # records handed over but not yet in the spool
+            await asyncio.to_thread(self._spooled)
+        if not self._exists():  # logging never configured here: nothing to deliver
             return
         await self._deliver(S3)
         await self._deliver(CLOUDWATCH)
